@@ -1,0 +1,129 @@
+"""Settings schemas: pydantic models derived from a factory's signature, and their errors."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from tvae_core._errors import SettingsError
+
+#: Parameters that the engine passes positionally, per kind; they are not settings.
+LEADING_ARGS = {"optimizer": 1, "scheduler": 1}
+
+_ARG_LINE = re.compile(r"^\s{2,}(\*{0,2}\w+)(?:\s*\([^)]*\))?\s*:\s*(.*)$")
+
+
+def _param_docs(obj: object) -> dict[str, str]:
+    """Descriptions of parameters from a Google-style ``Args:`` section, if any."""
+    doc = inspect.getdoc(obj) or ""
+    out: dict[str, str] = {}
+    in_args = False
+    current: str | None = None
+    for line in doc.splitlines():
+        stripped = line.strip()
+        if stripped in ("Args:", "Arguments:", "Parameters:"):
+            in_args = True
+            continue
+        if in_args:
+            if stripped and not line.startswith(" "):
+                break
+            m = _ARG_LINE.match(line)
+            if m:
+                current = m.group(1).lstrip("*")
+                out[current] = m.group(2).strip()
+            elif current and stripped:
+                out[current] += " " + stripped
+    return out
+
+
+def _signature_target(factory: Callable[..., Any]) -> Callable[..., Any]:
+    return factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
+
+
+def derive_settings_model(factory: Callable[..., Any], kind: str, name: str) -> type[BaseModel]:
+    """A pydantic model of ``factory``'s keyword settings; unknown keys are rejected."""
+    target = _signature_target(factory)
+    sig = inspect.signature(factory)
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:
+        hints = {}
+    docs = _param_docs(factory)
+    if inspect.isclass(factory):
+        docs = {**_param_docs(factory.__init__), **docs}
+    params = list(sig.parameters.values())[LEADING_ARGS.get(kind, 0) :]
+    fields: dict[str, Any] = {}
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        annotation = hints.get(p.name, Any if p.annotation is p.empty else p.annotation)
+        if isinstance(annotation, str):
+            annotation = Any
+        default = ... if p.default is p.empty else p.default
+        fields[p.name] = (annotation, Field(default, description=docs.get(p.name)))
+    model_name = "".join(part.title() for part in re.split(r"[^0-9a-zA-Z]+", name)) + "Settings"
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        model_name,
+        __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+        **fields,
+    )
+
+
+def _join(where: str, loc: tuple[Any, ...]) -> str:
+    path = where
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path = f"{path}.{part}" if path else str(part)
+    return path or "<root>"
+
+
+def format_validation_error(
+    exc: ValidationError, where: str, known: list[str] | None = None, source: str | None = None
+) -> str:
+    """One line: the key path, what was expected, what was found, and a close match."""
+    err = exc.errors()[0]
+    loc = tuple(err.get("loc", ()))
+    path = _join(where, loc)
+    etype = err.get("type", "")
+    prefix = f"{source}: " if source else ""
+    if etype == "extra_forbidden":
+        key = str(loc[-1]) if loc else "?"
+        msg = f"{prefix}{path}: unknown key {key!r}"
+        close = difflib.get_close_matches(key, known or [], n=1)
+        if close:
+            msg += f"; did you mean {close[0]!r}?"
+        elif known:
+            msg += f"; expected one of: {', '.join(known)}"
+        return msg
+    if etype == "missing":
+        return f"{prefix}{path}: required setting is missing"
+    found = err.get("input")
+    found_s = repr(found)
+    if len(found_s) > 60:
+        found_s = found_s[:57] + "..."
+    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{prefix}{path}: {err.get('msg', 'invalid value')}, found {found_s}{more}"
+
+
+def validate_settings(
+    model: type[BaseModel],
+    settings: Mapping[str, Any],
+    where: str,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """Validate ``settings`` against ``model``; return them with defaults filled in."""
+    try:
+        validated = model.model_validate(dict(settings))
+    except ValidationError as exc:
+        raise SettingsError(
+            format_validation_error(exc, where, list(model.model_fields), source)
+        ) from None
+    return {k: getattr(validated, k) for k in model.model_fields}
