@@ -1,0 +1,208 @@
+"""Checkpointing: periodic ``epoch_XXXX.pt`` files, ``best.pt`` on improvement, retention."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+
+from tvae_core import Callback
+
+from tvae_callbacks._monitor import check_mode, check_non_negative, is_improvement, read_metric
+from tvae_callbacks._runtime import is_main_process
+
+if TYPE_CHECKING:
+    from tvae_core import Trainer
+
+_log = logging.getLogger("tvae.callbacks.checkpoint")
+
+
+def _plain_config(config: Any) -> Any:
+    """The config as plain data (``to_dict()``, ``model_dump()`` or a mapping), or None."""
+    if config is None:
+        return None
+    if hasattr(config, "to_dict"):
+        return config.to_dict()
+    if hasattr(config, "model_dump"):
+        return config.model_dump(mode="json")
+    if isinstance(config, Mapping):
+        return dict(config)
+    raise TypeError(
+        f"config must be a mapping or have to_dict(), found {type(config).__name__}"
+    )
+
+
+class CheckpointCallback(Callback):
+    """Save checkpoints every ``save_interval`` epochs and whenever the monitored metric improves.
+
+    Periodic files are ``epoch_XXXX.pt`` (XXXX = epochs completed), the best one ``best.pt``,
+    written only on a finite improvement larger than ``min_delta``. Inside ``tvae run`` each
+    file is the core's full training state (``trainer.save_checkpoint``), written atomically
+    into ``save_dir`` or the run's ``checkpoints/``. In a hand-written loop pass ``model=`` and
+    ``optimizer=`` (or call :meth:`attach`) and each file is a dict with the seed guide's keys
+    ``epoch`` (epochs completed), ``model_state_dict``, ``optimizer_state_dict`` and ``config``,
+    plus the epoch's ``metrics``; without a model there is nothing to save, and it warns once.
+
+    Args:
+        save_dir: Folder for the files; default the run's ``checkpoints/`` folder.
+        save_interval: Save ``epoch_XXXX.pt`` every this many epochs; None saves none.
+        save_best: Save ``best.pt`` when the monitored metric improves.
+        monitor: The metric deciding ``best.pt``; ``val_loss`` and ``val/loss`` name the same key.
+        mode: ``min`` if lower is better, ``max`` if higher is better.
+        min_delta: An improvement must beat the best value by more than this.
+        keep_last: Keep only this many periodic files (oldest deleted first); None keeps all.
+        model: Hand-written loops only: the model whose weights to save.
+        optimizer: Hand-written loops only: the optimizer whose state to save.
+        config: Hand-written loops only: the run's config (a mapping or an object with to_dict()).
+    """
+
+    def __init__(
+        self,
+        save_dir: str | None = None,
+        save_interval: int | None = 10,
+        save_best: bool = True,
+        monitor: str = "val/loss",
+        mode: Literal["min", "max"] = "min",
+        min_delta: float = 0.0,
+        keep_last: int | None = None,
+        *,
+        model: torch.nn.Module | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
+        config: Any = None,
+    ) -> None:
+        if save_interval is not None and save_interval < 1:
+            raise ValueError(f"save_interval must be >= 1 or None, found {save_interval}")
+        if keep_last is not None and keep_last < 1:
+            raise ValueError(f"keep_last must be >= 1 or None, found {keep_last}")
+        check_non_negative("min_delta", min_delta)
+        self.save_dir = Path(save_dir) if save_dir is not None else None
+        self.save_interval = save_interval
+        self.save_best = save_best
+        self.monitor = monitor
+        self.mode = check_mode(mode)
+        self.min_delta = min_delta
+        self.keep_last = keep_last
+        self.model = model
+        self.optimizer = optimizer
+        self.config = config
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.periodic: list[str] = []
+        self._trainer: Trainer | None = None
+        self._warned = False
+
+    def attach(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer | None = None,
+        config: Any = None,
+    ) -> CheckpointCallback:
+        """Give a hand-written loop's model (and optimizer, config) to save; returns self."""
+        self.model, self.optimizer = model, optimizer
+        if config is not None:
+            self.config = config
+        return self
+
+    @property
+    def directory(self) -> Path | None:
+        """Where files go: ``save_dir``, else the run's ``checkpoints/``, else None."""
+        if self.save_dir is not None:
+            return self.save_dir
+        run_dir = getattr(self._trainer, "run_dir", None)
+        return Path(run_dir) / "checkpoints" if run_dir is not None else None
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._trainer = trainer
+        if self.directory is None:
+            self._warn("the run has no folder and no save_dir was given")
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        self._trainer = None
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any]) -> None:
+        done = epoch + 1
+        if self.save_interval is not None and done % self.save_interval == 0:
+            name = f"epoch_{done:04d}.pt"
+            if self._save(name, done, logs):
+                self.periodic = [p for p in self.periodic if p != name] + [name]
+                self._prune()
+        if not self.save_best:
+            return
+        found = read_metric(self.monitor, logs)
+        if found is None:
+            return
+        _, value = found
+        if is_improvement(value, self.best, self.mode, self.min_delta):
+            self.best, self.best_epoch = value, epoch
+            self._save("best.pt", done, logs)
+
+    def _save(self, filename: str, done: int, logs: Mapping[str, Any]) -> bool:
+        directory = self.directory
+        if directory is None:
+            self._warn("the run has no folder and no save_dir was given")
+            return False
+        if not is_main_process(self._trainer):
+            return False
+        path = directory / filename
+        if self._trainer is not None:
+            self._trainer.save_checkpoint(path)
+            return True
+        if self.model is None:
+            self._warn("no model to save: pass model= and optimizer= or call attach(model, optimizer)")
+            return False
+        from tvae_core import save_checkpoint
+
+        state: dict[str, Any] = {
+            "epoch": done,
+            "model_state_dict": self.model.state_dict(),
+            "config": _plain_config(self.config),
+            "metrics": {k: float(v) for k, v in logs.items() if _is_number(v)},
+        }
+        if self.optimizer is not None:
+            state["optimizer_state_dict"] = self.optimizer.state_dict()
+        save_checkpoint(state, path)
+        return True
+
+    def _prune(self) -> None:
+        if self.keep_last is None or not is_main_process(self._trainer):
+            return
+        directory = self.directory
+        while len(self.periodic) > self.keep_last:
+            old = self.periodic.pop(0)
+            if directory is not None:
+                (directory / old).unlink(missing_ok=True)
+
+    def _warn(self, why: str) -> None:
+        if not self._warned:
+            self._warned = True
+            message = f"CheckpointCallback saves nothing: {why}"
+            _log.warning(message)
+            warnings.warn(message, stacklevel=3)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "periodic": list(self.periodic),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.periodic = [str(p) for p in state.get("periodic", [])]
+        if state.get("monitor") == self.monitor and state.get("mode") == self.mode:
+            best = state.get("best")
+            self.best = None if best is None else float(best)
+            self.best_epoch = state.get("best_epoch")
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True

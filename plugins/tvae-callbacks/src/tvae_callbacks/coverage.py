@@ -1,0 +1,116 @@
+"""Coverage plateau: stop when coverage reaches its target or stops rising."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from tvae_core import Callback
+
+from tvae_callbacks._monitor import check_non_negative, read_metric
+
+if TYPE_CHECKING:
+    from tvae_core import Trainer
+
+# Absorbs float rounding in differences such as 0.07 - 0.06.
+_EPS = 1e-12
+
+
+class CoveragePlateauCallback(Callback):
+    """Stop when coverage reaches ``threshold`` or gains less than ``min_improvement`` for ``patience`` epochs.
+
+    Coverage is a fraction in [0, 1] (the share of operations decoded exactly); a finite
+    value outside that range is an error, since it is most likely a percentage. NaN counts as
+    an epoch without gain. Patience counts epochs that logged the metric. ``stop_reason`` says
+    whether the target was reached or coverage stalled.
+
+    Args:
+        patience: Epochs without a gain of ``min_improvement`` before stopping.
+        threshold: Stop as soon as coverage is at least this fraction.
+        min_improvement: The gain over the best coverage so far that resets the patience count.
+        monitor: The coverage key; ``val_coverage`` and ``val/coverage`` name the same key.
+    """
+
+    def __init__(
+        self,
+        patience: int = 10,
+        threshold: float = 0.95,
+        min_improvement: float = 0.01,
+        monitor: str = "val/coverage",
+    ) -> None:
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, found {patience}")
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"threshold must be a fraction in (0, 1], found {threshold!r}")
+        check_non_negative("min_improvement", min_improvement)
+        self.patience = patience
+        self.threshold = threshold
+        self.min_improvement = min_improvement
+        self.monitor = monitor
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+        self.stop_reason: str | None = None
+        self._trainer: Trainer | None = None
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._trainer = trainer
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        self._trainer = None
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any]) -> None:
+        found = read_metric(self.monitor, logs)
+        if found is None or self.stopped_epoch is not None:
+            return
+        key, value = found
+        if math.isfinite(value) and not 0.0 <= value <= 1.0:
+            raise ValueError(
+                f"CoveragePlateauCallback: {key} = {value:g} at epoch {epoch} is not a fraction "
+                "in [0, 1] (is it a percentage?)"
+            )
+        if math.isfinite(value) and (
+            self.best is None or value - self.best >= self.min_improvement - _EPS
+        ):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+        else:
+            self.wait += 1
+        if math.isfinite(value) and value >= self.threshold:
+            self._stop(
+                epoch,
+                f"coverage target reached: {key} = {value:.4f} >= threshold {self.threshold:g} "
+                f"at epoch {epoch}",
+            )
+        elif self.wait >= self.patience:
+            best = "never finite" if self.best is None else f"best {self.best:.4f} at epoch {self.best_epoch}"
+            self._stop(
+                epoch,
+                f"coverage plateau: {key} gained less than {self.min_improvement:g} for "
+                f"{self.wait} epochs ({best}, threshold {self.threshold:g} not reached)",
+            )
+
+    def _stop(self, epoch: int, reason: str) -> None:
+        self.stopped_epoch, self.stop_reason = epoch, reason
+        if self._trainer is not None:
+            self._trainer.control.request_stop(reason)
+
+    def should_stop(self) -> bool:
+        return self.stopped_epoch is not None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "monitor": self.monitor,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state.get("monitor", self.monitor) != self.monitor:
+            return
+        best = state.get("best")
+        self.best = None if best is None else float(best)
+        self.best_epoch = state.get("best_epoch")
+        self.wait = int(state.get("wait", 0))
