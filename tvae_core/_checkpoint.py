@@ -1,0 +1,130 @@
+"""Checkpoints: atomic writes, safe reads (``weights_only=True``), run-state layout.
+
+A tvae checkpoint is a plain dict of tensors, numbers, strings, lists and dicts — never a
+pickled module — with the seed guide's keys plus the rest of the run's state::
+
+    epoch                  completed epochs (the next epoch to run, 0-based)
+    model_state_dict       optimizer_state_dict    config (resolved run config, plain data)
+    scheduler_state_dict   global_step             loss_weights
+    callbacks              rng                     best     plugins    tvae_version
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tvae_core._errors import CheckpointError, TrainingError
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("epoch", "model_state_dict", "optimizer_state_dict", "config")
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(obj: Mapping[str, Any], path: str | Path) -> Path:
+    """Write ``obj`` to ``path`` atomically: a temp file in the same folder, fsync, rename.
+
+    A reader sees either the previous file or the complete new one, never a partial write;
+    if writing fails (disk full, permissions), the previous file is left as it was.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise TrainingError(f"cannot write checkpoint {target}: {exc.strerror or exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(dict(obj), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise TrainingError(
+                f"cannot write checkpoint {target}: {exc.strerror or exc}; "
+                "the previous checkpoint there is intact"
+            ) from None
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint safely (no code runs from the file); one-line errors on any fault."""
+    p = Path(path)
+    if p.is_dir():
+        candidate = p / "checkpoints" / "last.pt"
+        if not candidate.is_file():
+            raise CheckpointError(f"{p}: a folder without checkpoints/last.pt; give a .pt file or a run folder")
+        p = candidate
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file")
+    try:
+        obj = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            reason = "it holds objects other than tensors and plain data (refused; nothing was executed)"
+        elif isinstance(exc, (EOFError, RuntimeError)) and ("zip" in text.lower() or "eof" in text.lower() or "archive" in text.lower()):
+            reason = "the file is truncated or not a torch checkpoint"
+        else:
+            reason = f"{type(exc).__name__}: {text}"
+        raise CheckpointError(f"{p}: cannot load checkpoint: {reason}") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{p}: not a tvae checkpoint (holds a {type(obj).__name__}, expected a dict)")
+    return obj
+
+
+def check_run_checkpoint(ckpt: Mapping[str, Any], path: str | Path) -> None:
+    """Raise a CheckpointError unless ``ckpt`` has the keys a run needs to resume."""
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"{path}: not a tvae run checkpoint: missing {', '.join(missing)}")
+
+
+def load_model_state(model: torch.nn.Module, state: Mapping[str, Any], path: str | Path) -> None:
+    """Load weights strictly; a mismatch names the first missing, unexpected or mis-shaped key."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shape = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shape:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+        if unexpected:
+            parts.append(f"unexpected {unexpected[0]}" + (f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else ""))
+        if shape:
+            parts.append(f"shape of {shape[0]}")
+        raise CheckpointError(
+            f"{path}: the checkpoint does not fit this model ({'; '.join(parts)}); "
+            "was it written for another architecture or settings?"
+        )
+    model.load_state_dict(state, strict=True)

@@ -1,0 +1,351 @@
+"""The ``tvae`` command line.
+
+Listing commands (``--help``, ``list``, ``plugins``, ``config``) import neither torch nor
+any heavy plugin module. Errors a user can fix print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from tvae_core._errors import TvaeError, UsageError
+from tvae_core._registry import KINDS
+
+app = typer.Typer(
+    name="tvae",
+    help="Train Ternary VAEs: hyperbolic embeddings of the 3^n ternary operations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+plugins_app = typer.Typer(
+    help="List installed plugins (name, distribution, version, hooks, components, status).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(plugins_app, name="plugins")
+
+PluginOpt = typer.Option(
+    None, "--plugin", "-p",
+    help="Load a plugin by module name or .py path; 'no:NAME' blocks one. Repeatable.",
+)
+SetOpt = typer.Option(None, "--set", "-s", help="Override a config value: KEY.PATH=VALUE. Repeatable.")
+JsonOpt = typer.Option(False, "--json", help="Print JSON for programs instead of a table.")
+
+
+def _manager(plugins: list[str] | None) -> Any:
+    from tvae_core._plugins import PluginManager
+
+    return PluginManager(plugins or [])
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+# -- run ---------------------------------------------------------------------------------------
+@app.command()
+def run(
+    config: Path | None = typer.Argument(None, help="YAML or TOML config; none runs the embedded default.", show_default=False),
+    plugin: list[str] | None = PluginOpt,
+    set_: list[str] | None = SetOpt,
+    out: Path | None = typer.Option(None, "--out", help="Parent folder of run folders (default: trainer.out_dir, 'runs')."),
+    name: str | None = typer.Option(None, "--name", help="The run's folder name (default: from the time)."),
+    resume: str | None = typer.Option(None, "--resume", help="'last' (newest run under --out, or --name's) or a checkpoint file or run folder."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Build every component and stop before training."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Train a model; results go to OUT/NAME/."""
+    from tvae_core._checkpoint import load_checkpoint
+    from tvae_core._config import apply_overrides, build_config, load_config
+    from tvae_core._engine import Trainer
+    from tvae_core._rundir import RunDir, find_latest_run
+
+    pm = _manager(plugin)
+    sets = set_ or []
+    resume_path: Path | None = None
+    resume_state = None
+    run_path: Path | None = None
+    if resume is not None:
+        if config is not None:
+            raise UsageError("give either CONFIG or --resume: a resumed run keeps its own config (change values with --set)")
+        if resume == "last":
+            out_dir = out if out is not None else Path(load_config().trainer.out_dir)
+            run_path = find_latest_run(out_dir, name)
+            resume_path = run_path / "checkpoints" / "last.pt"
+        else:
+            p = Path(resume)
+            if p.is_dir():
+                run_path, resume_path = p, p / "checkpoints" / "last.pt"
+            else:
+                resume_path = p
+                if p.parent.name == "checkpoints" and (p.parent.parent / "run.json").exists():
+                    run_path = p.parent.parent
+        resume_state = load_checkpoint(resume_path)
+        from tvae_core._checkpoint import check_run_checkpoint
+
+        check_run_checkpoint(resume_state, resume_path)
+        cfg = build_config(apply_overrides(resume_state["config"], sets), source=str(resume_path))
+    else:
+        cfg = load_config(config, sets)
+    source = str(config) if config is not None else None
+    if dry_run:
+        trainer = Trainer(cfg, plugins=pm, source=source).setup()
+        n_params = sum(p.numel() for p in trainer.model.parameters())
+        info = {
+            "config": str(config) if config else "<default config>",
+            "device": str(trainer.device),
+            "parameters": n_params,
+            "train_batches_per_epoch": trainer.dataset.num_train_batches(),
+            "losses": trainer.losses.weights,
+            "metrics": list(trainer.metrics),
+            "callbacks": [type(c).__name__ for c in trainer.callbacks],
+        }
+        if json_out:
+            _print_json(info)
+        else:
+            for k, v in info.items():
+                typer.echo(f"{k}: {v}")
+            typer.echo("dry run: every component built; no training done")
+        return
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    run_dir = None
+    if is_main:
+        if run_path is not None:
+            run_dir = RunDir(run_path)
+        else:
+            run_dir = RunDir.create(out if out is not None else cfg.trainer.out_dir, name)
+    trainer = Trainer(cfg, plugins=pm, run_dir=run_dir, resume_from=resume_path,
+                      resume_state=resume_state, source=source)
+    try:
+        summary = trainer.fit()
+    except KeyboardInterrupt:
+        if is_main:
+            typer.echo(f"interrupted; state saved in {run_dir.path if run_dir else '-'}; continue with: tvae run --resume last", err=True)
+        raise typer.Exit(130) from None
+    if not is_main:
+        return
+    if json_out:
+        _print_json(summary.as_dict())
+        return
+    _print_summary(summary)
+
+
+def _print_summary(summary: Any) -> None:
+    from rich.table import Table
+
+    console = _console()
+    table = Table(title=f"{summary.status}: {summary.stop_reason} ({summary.epochs} epochs, {summary.wall_s:.1f} s)")
+    table.add_column("metric")
+    table.add_column("final", justify="right")
+    table.add_column("best", justify="right")
+    for key in sorted(k for k in summary.final if k.startswith("val/")):
+        best = summary.best.get(key)
+        table.add_row(key, f"{summary.final[key]:.6g}", "" if best is None else f"{best:.6g}")
+    console.print(table)
+    if summary.run_dir:
+        console.print(f"run folder: {summary.run_dir}")
+
+
+# -- listing -----------------------------------------------------------------------------------
+@app.command("list")
+def list_(
+    kind: str | None = typer.Argument(None, help=f"One of: {', '.join(KINDS)}.", show_default=False),
+    plugin: list[str] | None = PluginOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """List registered components: kind, name, plugin, version, description."""
+    from tvae_core._registry import components_table
+
+    if kind is not None:
+        kind = kind.rstrip("s") if kind.rstrip("s") in KINDS else kind
+        if kind not in KINDS:
+            import difflib
+
+            close = difflib.get_close_matches(kind, KINDS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; kinds: {', '.join(KINDS)}"
+            raise UsageError(f"unknown component kind {kind!r}{hint}")
+    pm = _manager(plugin)
+    rows = components_table(sorted(pm.registry.all(kind), key=lambda c: (KINDS.index(c.kind), c.name, c.plugin)))
+    if json_out:
+        _print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table()
+    for col in ("kind", "name", "plugin", "version", "description"):
+        table.add_column(col, overflow="fold")
+    names = [r["name"] for r in rows]
+    for r in rows:
+        shown = r["qualified_name"] if names.count(r["name"]) > 1 else r["name"]
+        table.add_row(r["kind"], shown, r["plugin"], r["version"] or "", r["description"])
+    _console().print(table)
+    failed = pm.failed()
+    if failed:
+        typer.echo(f"{len(failed)} plugin(s) failed to load; see `tvae plugins`", err=True)
+
+
+@plugins_app.callback()
+def plugins_cmd(
+    ctx: typer.Context,
+    plugin: list[str] | None = PluginOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """List plugins with their status; failed ones show their error."""
+    if ctx.invoked_subcommand is not None:
+        return
+    pm = _manager(plugin)
+    infos = pm.plugins()
+    if json_out:
+        _print_json([i.as_dict() for i in infos])
+        return
+    from rich.table import Table
+
+    table = Table()
+    for col in ("name", "distribution", "version", "status", "hooks", "components"):
+        table.add_column(col, overflow="fold")
+    for i in infos:
+        status = i.status if i.status != "failed" else f"[red]failed[/red]: {i.error}"
+        hooks = ", ".join(h.removeprefix("tvae_") for h in i.hooks)
+        table.add_row(i.name, i.distribution or "", i.version or "", status, hooks, ", ".join(i.components))
+    _console().print(table)
+
+
+@app.command()
+def show(
+    kind: str = typer.Argument(..., help=f"One of: {', '.join(KINDS)}."),
+    name: str = typer.Argument(..., help="The component's name (or plugin:name)."),
+    plugin: list[str] | None = PluginOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Show a component's settings: types, defaults and docs."""
+    if kind not in KINDS:
+        raise UsageError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
+    pm = _manager(plugin)
+    component = pm.registry.get(kind, name)
+    model = component.settings_model()
+    settings = []
+    for field_name, f in model.model_fields.items():
+        ann = f.annotation
+        type_s = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+        settings.append({
+            "name": field_name,
+            "type": type_s,
+            "required": f.is_required(),
+            "default": None if f.is_required() else f.get_default(call_default_factory=True),
+            "description": f.description or "",
+        })
+    data = {
+        "kind": component.kind,
+        "name": component.name,
+        "plugin": component.plugin,
+        "distribution": component.distribution,
+        "version": component.version,
+        "description": component.description,
+        "factory": component.factory_ref if isinstance(component.factory_ref, str) else f"{component.factory_ref.__module__}:{component.factory_ref.__qualname__}",
+        "settings": settings,
+    }
+    if json_out:
+        _print_json(data)
+        return
+    from rich.table import Table
+
+    console = _console()
+    console.print(f"[bold]{kind} {component.name}[/bold] — {data['description']}")
+    console.print(f"from {component.origin}; factory {data['factory']}")
+    table = Table()
+    for col in ("setting", "type", "default", "description"):
+        table.add_column(col, overflow="fold")
+    for s in settings:
+        default = "(required)" if s["required"] else repr(s["default"])
+        table.add_row(s["name"], s["type"], default, s["description"])
+    console.print(table)
+
+
+@app.command()
+def validate(
+    config: Path = typer.Argument(..., help="The config file to check."),
+    plugin: list[str] | None = PluginOpt,
+    set_: list[str] | None = SetOpt,
+) -> None:
+    """Resolve plugins and build every component of CONFIG without training."""
+    from tvae_core._config import load_config
+    from tvae_core._engine import Trainer
+
+    cfg = load_config(config, set_ or [])
+    Trainer(cfg, plugins=_manager(plugin), source=str(config)).setup()
+    typer.echo(f"{config}: valid ({len(cfg.losses)} losses, {len(cfg.metrics)} metrics, {len(cfg.callbacks)} callbacks)")
+
+
+@app.command("config")
+def config_cmd() -> None:
+    """Print the default config as YAML, ready to edit and pass to `tvae run`."""
+    from tvae_core._config import default_config_text
+
+    sys.stdout.write(default_config_text())
+
+
+@app.command()
+def export(
+    source: Path = typer.Argument(..., help="A run folder or a checkpoint file."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="The .npz to write (default: <run>/embeddings.npz or beside the checkpoint)."),
+    plugin: list[str] | None = PluginOpt,
+) -> None:
+    """Write the posterior means of every operation (and their decoding) to an .npz."""
+    from tvae_core._export import export_embeddings
+
+    path = export_embeddings(source, out, plugins=_manager(plugin))
+    typer.echo(f"wrote {path}")
+
+
+# -- entry point -------------------------------------------------------------------------------
+def _add_plugin_commands() -> None:
+    if os.environ.get("TVAE_NO_PLUGIN_COMMANDS"):
+        return
+    try:
+        from tvae_core._plugins import PluginManager
+
+        PluginManager([]).add_commands(app)
+    except TvaeError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs the app and turns tvae errors into one-line messages."""
+    _add_plugin_commands()
+    try:
+        app(args=argv, prog_name="tvae", standalone_mode=False)
+    except TvaeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
