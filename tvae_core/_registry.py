@@ -7,12 +7,12 @@ import importlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tvae_core._errors import ComponentNotFound, PluginError
-from tvae_core._settings import derive_settings_model, validate_settings
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 KINDS: tuple[str, ...] = ("model", "dataset", "loss", "optimizer", "scheduler", "callback", "metric")
 
@@ -109,6 +109,8 @@ class Component:
             if self.settings_given is not None:
                 self._settings = self.settings_given
             else:
+                from tvae_core._settings import derive_settings_model
+
                 self._settings = derive_settings_model(self.load(), self.kind, self.name)
         return self._settings
 
@@ -116,6 +118,8 @@ class Component:
         self, settings: Mapping[str, Any], where: str, source: str | None = None
     ) -> dict[str, Any]:
         """Check ``settings`` against the schema; a one-line SettingsError names ``where``."""
+        from tvae_core._settings import validate_settings
+
         return validate_settings(self.settings_model(), settings, where, source)
 
     def build(self, settings: Mapping[str, Any], *leading: Any) -> Any:
