@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from tvae_core import Callback
-
 from tvae_callbacks._monitor import check_mode, check_non_negative, is_improvement, read_metric
 from tvae_callbacks._runtime import is_main_process
+from tvae_core import Callback
 
 if TYPE_CHECKING:
     from tvae_core import Trainer
@@ -31,9 +30,7 @@ def _plain_config(config: Any) -> Any:
         return config.model_dump(mode="json")
     if isinstance(config, Mapping):
         return dict(config)
-    raise TypeError(
-        f"config must be a mapping or have to_dict(), found {type(config).__name__}"
-    )
+    raise TypeError(f"config must be a mapping or have to_dict(), found {type(config).__name__}")
 
 
 class CheckpointCallback(Callback):
@@ -152,7 +149,9 @@ class CheckpointCallback(Callback):
             self._trainer.save_checkpoint(path)
             return True
         if self.model is None:
-            self._warn("no model to save: pass model= and optimizer= or call attach(model, optimizer)")
+            self._warn(
+                "no model to save: pass model= and optimizer= or call attach(model, optimizer)"
+            )
             return False
         from tvae_core import save_checkpoint
 

@@ -6,9 +6,8 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tvae_core import Callback
-
 from tvae_callbacks._monitor import check_non_negative, read_metric
+from tvae_core import Callback
 
 if TYPE_CHECKING:
     from tvae_core import Trainer
@@ -84,7 +83,11 @@ class CoveragePlateauCallback(Callback):
                 f"at epoch {epoch}",
             )
         elif self.wait >= self.patience:
-            best = "never finite" if self.best is None else f"best {self.best:.4f} at epoch {self.best_epoch}"
+            best = (
+                "never finite"
+                if self.best is None
+                else f"best {self.best:.4f} at epoch {self.best_epoch}"
+            )
             self._stop(
                 epoch,
                 f"coverage plateau: {key} gained less than {self.min_improvement:g} for "

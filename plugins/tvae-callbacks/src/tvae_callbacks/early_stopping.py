@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from tvae_core import Callback
-
 from tvae_callbacks._monitor import check_mode, check_non_negative, is_improvement, read_metric
+from tvae_core import Callback
 
 if TYPE_CHECKING:
     from tvae_core import Trainer
@@ -94,7 +93,10 @@ class EarlyStoppingCallback(Callback):
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if state.get("monitor", self.monitor) != self.monitor or state.get("mode", self.mode) != self.mode:
+        if (
+            state.get("monitor", self.monitor) != self.monitor
+            or state.get("mode", self.mode) != self.mode
+        ):
             # A resumed run that watches another metric, or the other way, starts afresh.
             return
         best = state.get("best")

@@ -9,9 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tvae_core import Callback
-
 from tvae_callbacks._runtime import is_main_process
+from tvae_core import Callback
 
 if TYPE_CHECKING:
     from tvae_core import Trainer
@@ -82,8 +81,9 @@ class MetricsCallback(Callback):
         if self.step % self.log_interval:
             return
         values = {k: v for k, v in ((k, _as_float(logs[k])) for k in logs) if v is not None}
-        self._emit(f"step {self.step} (epoch {self.epoch}, batch {batch_idx}) | "
-                   f"{format_metrics(values)}")
+        self._emit(
+            f"step {self.step} (epoch {self.epoch}, batch {batch_idx}) | {format_metrics(values)}"
+        )
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any]) -> None:
         values = {k: v for k, v in ((k, _as_float(logs[k])) for k in logs) if v is not None}
