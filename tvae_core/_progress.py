@@ -61,7 +61,9 @@ def summarize_epoch(logs: Mapping[str, Any], max_metrics: int = 4) -> dict[str, 
     metrics = [
         k[len("val/") :]
         for k in logs
-        if k.startswith("val/") and k != "val/loss" and k[len("val/") :] not in terms
+        if k.startswith("val/")
+        and k != "val/loss"
+        and k[len("val/") :] not in terms
         and not k.endswith("_ceiling")
     ]
     ordered = [m for m in PREFERRED_METRICS if m in metrics]
