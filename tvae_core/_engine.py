@@ -374,7 +374,7 @@ class Trainer:
             "config": self.config.to_dict(),
             "plugins": self.plugins.versions(),
             "tvae_version": tvae_core.__version__,
-            "torch_version": torch.__version__,
+            "torch_version": str(torch.__version__),
         }
         self.callbacks.on_save_checkpoint(ckpt)
         return ckpt
@@ -509,7 +509,7 @@ class Trainer:
         self._run.write_run_info(
             {
                 "tvae": tvae_core.__version__,
-                "torch": torch.__version__,
+                "torch": str(torch.__version__),
                 "python": platform.python_version(),
                 "platform": platform.platform(),
                 "plugins": self.plugins.versions(),
@@ -544,6 +544,9 @@ class Trainer:
     def _nonfinite(self, epoch: int, step: int, what: str, terms: Mapping[str, Any]) -> TrainingError:
         bad = [n for n, t in terms.items() if not bool(torch.isfinite(t.value).all())]
         blame = f" (loss term {bad[0]!r} = {float(terms[bad[0]].value)})" if bad else ""
+        if not bad:
+            weights = [n for n, t in terms.items() if not math.isfinite(t.weight)]
+            blame = f" (loss term {weights[0]!r} has weight {terms[weights[0]].weight})" if weights else ""
         last = self.checkpoint_dir / LAST if self.checkpoint_dir is not None else None
         good = f"; last good checkpoint: {last}" if last is not None and last.exists() else "; no checkpoint was written yet"
         return TrainingError(f"non-finite {what} at epoch {epoch}, step {step}{blame}{good}")

@@ -69,7 +69,10 @@ def _env_flag(name: str) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    """One line: the exception's type and its message's lines joined."""
+    text = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    if len(text) > 400:
+        text = text[:397] + "..."
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
