@@ -50,7 +50,7 @@ class TensorDataset:
         shuffle: bool = True,
         drop_last: bool = False,
         eval_tensors: Mapping[str, torch.Tensor] | None = None,
-        eval_batch_size: int = 8192,
+        eval_batch_size: int | None = None,
     ) -> None:
         lengths = {k: len(v) for k, v in tensors.items()}
         if len(set(lengths.values())) != 1:
@@ -64,7 +64,9 @@ class TensorDataset:
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self.eval_batch_size = eval_batch_size
+        # Evaluating in training-sized batches keeps val losses comparable to train losses
+        # (pairwise terms see the same number of pairs) and their memory bounded.
+        self.eval_batch_size = eval_batch_size or batch_size
         self.seed = 0
         self.rank = 0
         self.world_size = 1

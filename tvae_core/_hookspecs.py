@@ -82,8 +82,8 @@ def tvae_register_schedulers(register: RegisterFn) -> None:
 
     Called once, when the registry is built. A scheduler factory is called as
     ``factory(optimizer, **settings)`` and returns a ``torch.optim.lr_scheduler.LRScheduler``
-    that the engine steps once per epoch. If the factory has parameters named
-    ``total_epochs`` or ``steps_per_epoch``, the engine fills them from the run.
+    that the engine steps once per epoch. If the factory has a parameter named
+    ``total_epochs`` that the config leaves unset, the engine fills it with the run's ``epochs``.
     """
 
 
