@@ -33,7 +33,9 @@ def check_required_plugins(config: RunConfig) -> None:
         try:
             reqs.append((i, Requirement(text)))
         except InvalidRequirement as exc:
-            raise ConfigError(f"plugins.required[{i}]: {text!r} is not a requirement specifier ({exc})") from None
+            raise ConfigError(
+                f"plugins.required[{i}]: {text!r} is not a requirement specifier ({exc})"
+            ) from None
     found = installed_distributions(r.name for _, r in reqs)
     for i, req in reqs:
         have = found.get(req.name)
@@ -55,8 +57,14 @@ def _lookup(pm: PluginManager, kind: str, entry: ComponentConfig, where: str) ->
         raise type(exc)(f"{where}.name: {exc.args[0]}") from None
 
 
-def plan(pm: PluginManager, kind: str, entry: ComponentConfig, where: str,
-         context: Mapping[str, Any] | None = None, source: str | None = None) -> Planned:
+def plan(
+    pm: PluginManager,
+    kind: str,
+    entry: ComponentConfig,
+    where: str,
+    context: Mapping[str, Any] | None = None,
+    source: str | None = None,
+) -> Planned:
     """Look up ``entry`` and validate its settings; ``context`` fills unset factory params."""
     component = _lookup(pm, kind, entry, where)
     settings = dict(entry.settings)
@@ -79,8 +87,16 @@ def plan_run(config: RunConfig, pm: PluginManager, source: str | None = None) ->
     out.append(Planned("model", "model", model, dict(config.model.settings)))
     out.append(plan(pm, "optimizer", config.optimizer, "optimizer", source=source))
     if config.scheduler is not None:
-        out.append(plan(pm, "scheduler", config.scheduler, "scheduler",
-                        context={"total_epochs": config.epochs}, source=source))
+        out.append(
+            plan(
+                pm,
+                "scheduler",
+                config.scheduler,
+                "scheduler",
+                context={"total_epochs": config.epochs},
+                source=source,
+            )
+        )
     for i, entry in enumerate(config.losses):
         out.append(plan(pm, "loss", entry, f"losses[{i}]", source=source))
     for i, entry in enumerate(config.metrics):

@@ -12,8 +12,12 @@ from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 def _fused_ok(params: list[Any]) -> bool | None:
     """Fused Adam kernels exist for floating tensors on CPU and CUDA in recent torch."""
-    tensors = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
-    if not tensors or not all(isinstance(t, torch.Tensor) and t.is_floating_point() for t in tensors):
+    tensors = [
+        p for group in params for p in (group["params"] if isinstance(group, dict) else [group])
+    ]
+    if not tensors or not all(
+        isinstance(t, torch.Tensor) and t.is_floating_point() for t in tensors
+    ):
         return None
     devices = {t.device.type for t in tensors}
     return True if devices <= {"cpu", "cuda"} and len(devices) == 1 else None
@@ -39,7 +43,9 @@ def adam(
     params = list(params)
     if fused is None:
         fused = _fused_ok(params)
-    return torch.optim.Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused)
+    return torch.optim.Adam(
+        params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused
+    )
 
 
 def adamw(
@@ -62,7 +68,9 @@ def adamw(
     params = list(params)
     if fused is None:
         fused = _fused_ok(params)
-    return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused)
+    return torch.optim.AdamW(
+        params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused
+    )
 
 
 def sgd(
@@ -80,7 +88,9 @@ def sgd(
         nesterov: use Nesterov momentum.
         weight_decay: L2 penalty added to the gradient.
     """
-    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    return torch.optim.SGD(
+        params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay
+    )
 
 
 def constant(optimizer: torch.optim.Optimizer) -> LRScheduler:
@@ -97,7 +107,9 @@ def cosine(
         total_epochs: epochs of the decay; filled from the run's ``epochs`` when unset.
         min_lr_ratio: final learning rate as a fraction of the base rate.
     """
-    return warmup_cosine(optimizer, warmup_epochs=0, total_epochs=total_epochs, min_lr_ratio=min_lr_ratio)
+    return warmup_cosine(
+        optimizer, warmup_epochs=0, total_epochs=total_epochs, min_lr_ratio=min_lr_ratio
+    )
 
 
 def warmup_cosine(

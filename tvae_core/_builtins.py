@@ -21,7 +21,13 @@ def tvae_register_optimizers(register: RegisterFn) -> None:
 @hookimpl
 def tvae_register_schedulers(register: RegisterFn) -> None:
     register("constant", f"{_IMPL}:constant", description="Keep the learning rate fixed")
-    register("cosine", f"{_IMPL}:cosine",
-             description="Cosine decay from the base rate to min_lr over the run")
-    register("warmup_cosine", f"{_IMPL}:warmup_cosine",
-             description="Linear warm-up for warmup_epochs, then cosine decay to min_lr")
+    register(
+        "cosine",
+        f"{_IMPL}:cosine",
+        description="Cosine decay from the base rate to min_lr over the run",
+    )
+    register(
+        "warmup_cosine",
+        f"{_IMPL}:warmup_cosine",
+        description="Linear warm-up for warmup_epochs, then cosine decay to min_lr",
+    )

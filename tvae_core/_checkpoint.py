@@ -11,6 +11,7 @@ pickled module — with the seed guide's keys plus the rest of the run's state::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -59,10 +60,8 @@ def save_checkpoint(obj: Mapping[str, Any], path: str | Path) -> Path:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException as exc:
-        try:
+        with contextlib.suppress(OSError):
             tmp.unlink()
-        except OSError:
-            pass
         if isinstance(exc, OSError):
             raise TrainingError(
                 f"cannot write checkpoint {target}: {exc.strerror or exc}; "
@@ -79,7 +78,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if p.is_dir():
         candidate = p / "checkpoints" / "last.pt"
         if not candidate.is_file():
-            raise CheckpointError(f"{p}: a folder without checkpoints/last.pt; give a .pt file or a run folder")
+            raise CheckpointError(
+                f"{p}: a folder without checkpoints/last.pt; give a .pt file or a run folder"
+            )
         p = candidate
     if not p.is_file():
         raise CheckpointError(f"{p}: no such checkpoint file")
@@ -90,14 +91,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            reason = "it holds objects other than tensors and plain data (refused; nothing was executed)"
-        elif isinstance(exc, (EOFError, RuntimeError)) and ("zip" in text.lower() or "eof" in text.lower() or "archive" in text.lower()):
+            reason = (
+                "it holds objects other than tensors and plain data (refused; nothing was executed)"
+            )
+        elif isinstance(exc, (EOFError, RuntimeError)) and (
+            "zip" in text.lower() or "eof" in text.lower() or "archive" in text.lower()
+        ):
             reason = "the file is truncated or not a torch checkpoint"
         else:
             reason = f"{type(exc).__name__}: {text}"
         raise CheckpointError(f"{p}: cannot load checkpoint: {reason}") from None
     if not isinstance(obj, dict):
-        raise CheckpointError(f"{p}: not a tvae checkpoint (holds a {type(obj).__name__}, expected a dict)")
+        raise CheckpointError(
+            f"{p}: not a tvae checkpoint (holds a {type(obj).__name__}, expected a dict)"
+        )
     return obj
 
 
@@ -116,14 +123,22 @@ def load_model_state(model: torch.nn.Module, state: Mapping[str, Any], path: str
     shape = [
         f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
         for k in own
-        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
+        if k in state
+        and hasattr(state[k], "shape")
+        and tuple(state[k].shape) != tuple(own[k].shape)
     ]
     if missing or unexpected or shape:
         parts = []
         if missing:
-            parts.append(f"missing {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+            parts.append(
+                f"missing {missing[0]}"
+                + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+            )
         if unexpected:
-            parts.append(f"unexpected {unexpected[0]}" + (f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else ""))
+            parts.append(
+                f"unexpected {unexpected[0]}"
+                + (f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else "")
+            )
         if shape:
             parts.append(f"shape of {shape[0]}")
         raise CheckpointError(

@@ -213,15 +213,23 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if data is None:
         raise ConfigError(f"{p}: the file is empty; write at least one section (see `tvae config`)")
     if not isinstance(data, dict):
-        raise ConfigError(f"{p}: expected a mapping of sections at the top, found {type(data).__name__}")
+        raise ConfigError(
+            f"{p}: expected a mapping of sections at the top, found {type(data).__name__}"
+        )
     return data
 
 
-def merge_with_default(data: Mapping[str, Any], base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def merge_with_default(
+    data: Mapping[str, Any], base: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The default config with the sections of ``data`` applied (see the module docstring)."""
     merged = copy.deepcopy(dict(base if base is not None else default_config_dict()))
     for key, value in data.items():
-        if key in _MERGED_SECTIONS and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+        if (
+            key in _MERGED_SECTIONS
+            and isinstance(value, Mapping)
+            and isinstance(merged.get(key), Mapping)
+        ):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = copy.deepcopy(value)
@@ -271,7 +279,9 @@ def _split_path(path: str) -> list[str | int]:
     for raw in path.split("."):
         m = _INDEX.match(raw)
         if not m or (not m.group("key") and not m.group(2)):
-            raise ConfigError(f"--set {path}: malformed key path (write e.g. model.latent_dim or losses[1].weight)")
+            raise ConfigError(
+                f"--set {path}: malformed key path (write e.g. model.latent_dim or losses[1].weight)"
+            )
         if m.group("key"):
             parts.append(int(m.group("key")) if m.group("key").isdigit() else m.group("key"))
         parts.extend(int(i) for i in re.findall(r"\[(\d+)\]", raw))
@@ -300,13 +310,21 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
             shown = key.strip()
             if isinstance(node, list):
                 if isinstance(part, str):
-                    matches = [i for i, c in enumerate(node) if isinstance(c, Mapping) and c.get("name") == part]
+                    matches = [
+                        i
+                        for i, c in enumerate(node)
+                        if isinstance(c, Mapping) and c.get("name") == part
+                    ]
                     if not matches:
                         names = [c.get("name") for c in node if isinstance(c, Mapping)]
-                        raise ConfigError(f"--set {shown}: no entry named {part!r} (entries: {', '.join(map(str, names))})")
+                        raise ConfigError(
+                            f"--set {shown}: no entry named {part!r} (entries: {', '.join(map(str, names))})"
+                        )
                     part = matches[0]
                 if not 0 <= part < len(node) + (1 if last else 0):
-                    raise ConfigError(f"--set {shown}: index {part} is out of range (the list has {len(node)} entries)")
+                    raise ConfigError(
+                        f"--set {shown}: index {part} is out of range (the list has {len(node)} entries)"
+                    )
                 if last:
                     if part == len(node):
                         node.append(value)
@@ -324,7 +342,9 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
                         node[part] = {}
                     node = node[part]
             else:
-                raise ConfigError(f"--set {shown}: cannot set a key inside a {type(node).__name__} value")
+                raise ConfigError(
+                    f"--set {shown}: cannot set a key inside a {type(node).__name__} value"
+                )
     return out
 
 

@@ -144,18 +144,6 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
         np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, gauss))
 
 
-def _lower_is_better(key: str, metric_directions: Mapping[str, bool]) -> bool | None:
-    """Direction of a logged value for the ``best`` map; None when it has no best."""
-    if key in metric_directions:
-        return not metric_directions[key]
-    name = key.split("/", 1)[-1]
-    if key.startswith(VAL_PREFIX) or key.startswith(TRAIN_PREFIX):
-        return True  # losses and loss terms
-    if name in ("lr", "beta", "epoch"):
-        return None
-    return None
-
-
 class Trainer:
     """Builds a run from its config and trains it.
 
@@ -228,13 +216,19 @@ class Trainer:
                     f"data: {planned['data'].component.origin} built a {type(self.dataset).__name__} "
                     f"without {attr}(); a dataset must implement tvae_core.Dataset"
                 )
-        self.dataset.setup(device=self.device, seed=cfg.seed, rank=self.rank, world_size=self.world_size)
+        self.dataset.setup(
+            device=self.device, seed=cfg.seed, rank=self.rank, world_size=self.world_size
+        )
         context = dict(getattr(self.dataset, "model_context", dict)())
 
-        model_plan = _build.plan(self.plugins, "model", cfg.model, "model", context=context, source=self.source)
+        model_plan = _build.plan(
+            self.plugins, "model", cfg.model, "model", context=context, source=self.source
+        )
         self.model = _build.build(model_plan)
         if not isinstance(self.model, torch.nn.Module):
-            raise PluginError(f"model: {model_plan.component.origin} built a {type(self.model).__name__}, not a torch.nn.Module")
+            raise PluginError(
+                f"model: {model_plan.component.origin} built a {type(self.model).__name__}, not a torch.nn.Module"
+            )
         self.model.to(self.device)
 
         self.optimizer = _build.build(planned["optimizer"], self.model.parameters())
@@ -248,7 +242,9 @@ class Trainer:
             p = planned[f"losses[{i}]"]
             fn = _build.build(p)
             if not callable(fn):
-                raise PluginError(f"losses[{i}]: {p.component.origin} built a {type(fn).__name__}, which is not callable")
+                raise PluginError(
+                    f"losses[{i}]: {p.component.origin} built a {type(fn).__name__}, which is not callable"
+                )
             self.losses.add(entry.name, fn, entry.weight)
             self._loss_components[entry.name] = p
         self.metrics: dict[str, Any] = {}
@@ -262,7 +258,9 @@ class Trainer:
             p = planned[f"callbacks[{i}]"]
             cb = _build.build(p)
             if not isinstance(cb, Callback):
-                raise PluginError(f"callbacks[{i}]: {p.component.origin} built a {type(cb).__name__}, not a tvae_core.Callback")
+                raise PluginError(
+                    f"callbacks[{i}]: {p.component.origin} built a {type(cb).__name__}, not a tvae_core.Callback"
+                )
             cbs.append(cb)
         self.callbacks = CallbackList(cbs + self.extra_callbacks)
 
@@ -332,10 +330,16 @@ class Trainer:
             finally:
                 self.model.train(was_training)
         if not isinstance(outputs, Mapping):
-            raise PluginError(f"model {self.config.model.name!r} returned a {type(outputs).__name__}; a model must return a dict of tensors")
+            raise PluginError(
+                f"model {self.config.model.name!r} returned a {type(outputs).__name__}; a model must return a dict of tensors"
+            )
         have_out, have_batch = set(outputs), set(probe)
-        checks = [(f"loss {n!r}", self.losses.get(n), self._loss_components[n]) for n in self.losses]
-        checks += [(f"metric {n!r}", m, self._metric_components[n]) for n, m in self.metrics.items()]
+        checks = [
+            (f"loss {n!r}", self.losses.get(n), self._loss_components[n]) for n in self.losses
+        ]
+        checks += [
+            (f"metric {n!r}", m, self._metric_components[n]) for n, m in self.metrics.items()
+        ]
         for what, component, planned in checks:
             for key in sorted(required_keys(component)):
                 scope, _, name = key.rpartition(".")
@@ -365,7 +369,9 @@ class Trainer:
             "global_step": self.global_step,
             "model_state_dict": self.model.state_dict(),
             "optimizer_state_dict": self.optimizer.state_dict(),
-            "scheduler_state_dict": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scheduler_state_dict": self.scheduler.state_dict()
+            if self.scheduler is not None
+            else None,
             "loss_weights": self.losses.weights,
             "callbacks": self.callbacks.state_dict(),
             "rng": _rng_state(),
@@ -397,7 +403,9 @@ class Trainer:
             if self.scheduler is not None and ckpt.get("scheduler_state_dict") is not None:
                 self.scheduler.load_state_dict(ckpt["scheduler_state_dict"])
         except (ValueError, KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"{path}: the optimizer or scheduler state does not fit: {exc}") from None
+            raise CheckpointError(
+                f"{path}: the optimizer or scheduler state does not fit: {exc}"
+            ) from None
         self.losses.load_state_dict({"weights": ckpt.get("loss_weights", {})})
         self.callbacks.load_state_dict(ckpt.get("callbacks", {}))
         if "rng" in ckpt:
@@ -409,7 +417,9 @@ class Trainer:
         self.callbacks.on_load_checkpoint(ckpt)
 
     # -- evaluation ------------------------------------------------------------------------
-    def _eval_pass(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    def _eval_pass(
+        self,
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Outputs and batch over the whole eval set, and the eval set's mean loss terms."""
         model = self.model
         was_training = model.training
@@ -459,7 +469,9 @@ class Trainer:
                 value = metric(outputs, batch)
             except Exception as exc:
                 origin = self._metric_components[name].component.origin
-                raise TrainingError(f"metric {name!r} of {origin} raised {type(exc).__name__}: {exc}") from exc
+                raise TrainingError(
+                    f"metric {name!r} of {origin} raised {type(exc).__name__}: {exc}"
+                ) from exc
             if isinstance(value, Mapping):
                 for k, v in value.items():
                     logs[f"{VAL_PREFIX}{k}"] = float(v)
@@ -467,35 +479,40 @@ class Trainer:
                 logs[f"{VAL_PREFIX}{name}"] = float(value)
         return logs
 
-    def _metric_directions(self) -> dict[str, bool]:
-        out: dict[str, bool] = {}
+    def _metric_directions(self) -> dict[str, bool | None]:
+        """``val/<key>`` of each metric: True if higher is better, None if it has no best.
+
+        A metric says so with a ``higher_is_better`` attribute (a bool, or a mapping per key
+        for metrics returning several values); the default is True.
+        """
+        out: dict[str, bool | None] = {}
         for name, metric in self.metrics.items():
             hib = getattr(metric, "higher_is_better", True)
             if isinstance(hib, Mapping):
-                out.update({f"{VAL_PREFIX}{k}": bool(v) for k, v in hib.items() if v is not None})
-                for k, v in hib.items():
-                    if v is None:
-                        out.pop(f"{VAL_PREFIX}{k}", None)
+                out.update({f"{VAL_PREFIX}{k}": v for k, v in hib.items()})
             else:
                 out[f"{VAL_PREFIX}{name}"] = bool(hib)
         return out
 
     def _update_best(self, logs: Mapping[str, float], epoch: int) -> None:
         directions = self._metric_directions()
-        skip = {f"{VAL_PREFIX}{k}" for m in self.metrics.values()
-                for k, v in (getattr(m, "higher_is_better", {}) or {}).items()
-                if isinstance(getattr(m, "higher_is_better", None), Mapping) and v is None}
+        loss_names = {"loss", *self.losses.names()}
         for key, value in logs.items():
-            if key in skip or not math.isfinite(value):
+            if not math.isfinite(value):
                 continue
+            prefix, _, name = key.partition("/")
             if key in directions:
-                lower = not directions[key]
+                higher = directions[key]
+                if higher is None:
+                    continue
+            elif prefix in ("train", "val") and name in loss_names:
+                higher = False
+            elif prefix == "val":
+                higher = True
             else:
-                lower = _lower_is_better(key, directions)
-            if lower is None:
-                continue
+                continue  # lr, beta and other bookkeeping have no best
             old = self.best.get(key)
-            if old is None or (value < old if lower else value > old):
+            if old is None or (value > old if higher else value < old):
                 self.best[key] = value
                 self.best_epoch[key] = epoch
 
@@ -536,23 +553,40 @@ class Trainer:
         if self.world_size > 1:
             import torch.distributed as dist
 
-            flag = torch.tensor([1.0 if stop else 0.0], device=self.device if self.device.type == "cuda" else "cpu")
+            flag = torch.tensor(
+                [1.0 if stop else 0.0], device=self.device if self.device.type == "cuda" else "cpu"
+            )
             dist.broadcast(flag, 0)
             return bool(flag.item())
         return stop
 
-    def _nonfinite(self, epoch: int, step: int, what: str, terms: Mapping[str, Any]) -> TrainingError:
+    def _nonfinite(
+        self, epoch: int, step: int, what: str, terms: Mapping[str, Any]
+    ) -> TrainingError:
         bad = [n for n, t in terms.items() if not bool(torch.isfinite(t.value).all())]
         blame = f" (loss term {bad[0]!r} = {float(terms[bad[0]].value)})" if bad else ""
         if not bad:
             weights = [n for n, t in terms.items() if not math.isfinite(t.weight)]
-            blame = f" (loss term {weights[0]!r} has weight {terms[weights[0]].weight})" if weights else ""
+            blame = (
+                f" (loss term {weights[0]!r} has weight {terms[weights[0]].weight})"
+                if weights
+                else ""
+            )
         last = self.checkpoint_dir / LAST if self.checkpoint_dir is not None else None
-        good = f"; last good checkpoint: {last}" if last is not None and last.exists() else "; no checkpoint was written yet"
+        good = (
+            f"; last good checkpoint: {last}"
+            if last is not None and last.exists()
+            else "; no checkpoint was written yet"
+        )
         return TrainingError(f"non-finite {what} at epoch {epoch}, step {step}{blame}{good}")
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
-        model, optimizer, losses, cbs = self._forward_model, self.optimizer, self.losses, self.callbacks
+        model, optimizer, losses, cbs = (
+            self._forward_model,
+            self.optimizer,
+            self.losses,
+            self.callbacks,
+        )
         model.train()
         names = losses.names()
         sums: torch.Tensor | None = None
@@ -598,7 +632,9 @@ class Trainer:
                 self.scaler.update()
             else:
                 optimizer.step()
-            values = torch.stack([total.detach().float()] + [result.terms[n].value.detach().float() for n in names])
+            values = torch.stack(
+                [total.detach().float()] + [result.terms[n].value.detach().float() for n in names]
+            )
             sums = values if sums is None else sums + values
             steps += 1
             self.global_step += 1
@@ -667,7 +703,11 @@ class Trainer:
                     if self.scheduler is not None:
                         self.scheduler.step()
                     last_epoch = epoch + 1 == cfg.epochs
-                    if (epoch + 1) % cfg.trainer.val_every == 0 or last_epoch or self.control.stop_requested:
+                    if (
+                        (epoch + 1) % cfg.trainer.val_every == 0
+                        or last_epoch
+                        or self.control.stop_requested
+                    ):
                         val_logs = self.validate()
                         cbs.on_validation_end(epoch, val_logs)
                         logs.update(val_logs)
@@ -678,8 +718,14 @@ class Trainer:
                     self._update_best(logs, epoch)
                     self.last_logs = {**self.last_logs, **logs}
                     if self._run is not None and self.is_main:
-                        self._run.append_metrics({"epoch": epoch, "step": self.global_step,
-                                                  "time_s": round(monotonic() - start, 3), **logs})
+                        self._run.append_metrics(
+                            {
+                                "epoch": epoch,
+                                "step": self.global_step,
+                                "time_s": round(monotonic() - start, 3),
+                                **logs,
+                            }
+                        )
                     cbs.on_epoch_end(epoch, logs)
                     stop = self.control.stop_requested
                     if cbs.should_stop() and not stop:
@@ -687,18 +733,27 @@ class Trainer:
                         stop = True
                     stop = self._broadcast_stop(stop)
                     if self.checkpoint_dir is not None and (
-                        self.epoch % cfg.trainer.checkpoint_every == 0 or stop or self.epoch == cfg.epochs
+                        self.epoch % cfg.trainer.checkpoint_every == 0
+                        or stop
+                        or self.epoch == cfg.epochs
                     ):
                         self.save_checkpoint(self.checkpoint_dir / LAST)
                     for name in self.control.save_requested:
                         self.save_checkpoint(name)
                     self.control.save_requested.clear()
                     if stop:
-                        status, reason = "stopped_early", self.control.stop_reason or "a callback asked to stop"
+                        status, reason = (
+                            "stopped_early",
+                            self.control.stop_reason or "a callback asked to stop",
+                        )
                         break
         except KeyboardInterrupt as exc:
             status = "interrupted"
-            reason = f"interrupted by {exc.args[0]}" if isinstance(exc, Interrupted) and exc.args else "interrupted by KeyboardInterrupt"
+            reason = (
+                f"interrupted by {exc.args[0]}"
+                if isinstance(exc, Interrupted) and exc.args
+                else "interrupted by KeyboardInterrupt"
+            )
             with contextlib.suppress(Exception):
                 cbs.on_exception(exc)
             if self.checkpoint_dir is not None:

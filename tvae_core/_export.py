@@ -33,14 +33,18 @@ def model_from_checkpoint(source: str | Path, plugins: PluginManager | None = No
     return trainer, ckpt_path
 
 
-def export_embeddings(source: str | Path, out: str | Path | None = None, plugins: PluginManager | None = None) -> Path:
+def export_embeddings(
+    source: str | Path, out: str | Path | None = None, plugins: PluginManager | None = None
+) -> Path:
     """Write ``index``, ``z`` (posterior means on the ball), ``recon`` and ``curvature``."""
     import numpy as np
 
-    trainer, ckpt_path = model_from_checkpoint(source, plugins)
+    trainer, _ = model_from_checkpoint(source, plugins)
     outputs, batch = trainer.evaluate()
     if "z_mean" not in outputs:
-        raise UsageError(f"model {trainer.config.model.name!r} produces no 'z_mean' output to export")
+        raise UsageError(
+            f"model {trainer.config.model.name!r} produces no 'z_mean' output to export"
+        )
     arrays: dict[str, Any] = {"z": outputs["z_mean"].float().cpu().numpy()}
     if "index" in batch:
         arrays["index"] = batch["index"].cpu().numpy()
@@ -51,6 +55,10 @@ def export_embeddings(source: str | Path, out: str | Path | None = None, plugins
     if "valuation" in batch:
         arrays["valuation"] = batch["valuation"].cpu().numpy()
     src = Path(source)
-    target = Path(out) if out is not None else (src / "embeddings.npz" if src.is_dir() else src.with_suffix(".npz"))
+    target = (
+        Path(out)
+        if out is not None
+        else (src / "embeddings.npz" if src.is_dir() else src.with_suffix(".npz"))
+    )
     np.savez(target, **arrays)
     return target

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -27,8 +28,6 @@ import pluggy
 from tvae_core import _hookspecs
 from tvae_core._errors import PluginError, UsageError
 from tvae_core._registry import HOOK_OF_KIND, KINDS, Component, FailedPlugin, Registry
-
-from importlib.metadata import EntryPoint, entry_points
 
 ENTRY_POINT_GROUP = "tvae.plugins"
 BUILTINS_NAME = "builtins"
@@ -111,8 +110,14 @@ class PluginManager:
                 BUILTINS_NAME, "tvae_core._builtins", "builtin", "tvae-core", None, "blocked"
             )
         else:
-            self._add(BUILTINS_NAME, "tvae_core._builtins", "builtin", "tvae-core", None,
-                      lambda: importlib.import_module("tvae_core._builtins"))
+            self._add(
+                BUILTINS_NAME,
+                "tvae_core._builtins",
+                "builtin",
+                "tvae-core",
+                None,
+                lambda: importlib.import_module("tvae_core._builtins"),
+            )
         if self.autoload:
             for ep in self._entry_points():
                 dist = ep.dist.name if ep.dist is not None else None
@@ -165,8 +170,9 @@ class PluginManager:
             if spec in self.infos and self.infos[spec].status == "loaded":
                 return
             version = None
-            self._add(spec, spec, "command-line", None, version,
-                      lambda: importlib.import_module(spec))
+            self._add(
+                spec, spec, "command-line", None, version, lambda: importlib.import_module(spec)
+            )
 
     def _add(
         self,
@@ -202,7 +208,9 @@ class PluginManager:
 
             hints = []
             for hook in unknown:
-                close = difflib.get_close_matches(hook, list(HOOK_OF_KIND.values()) + ["tvae_add_commands"], n=1)
+                close = difflib.get_close_matches(
+                    hook, [*HOOK_OF_KIND.values(), "tvae_add_commands"], n=1
+                )
                 hints.append(f"{hook!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             self.pm.unregister(obj)
             self._fail(info, f"unknown hook {', '.join(hints)}")
@@ -236,8 +244,13 @@ class PluginManager:
                 error = exc.args[0] if isinstance(exc, PluginError) else _describe(exc)
                 self._fail(info, error)
                 registry.failed.append(
-                    FailedPlugin(name, info.distribution, info.version, error,
-                                 [(c.kind, c.name) for c in staged])
+                    FailedPlugin(
+                        name,
+                        info.distribution,
+                        info.version,
+                        error,
+                        [(c.kind, c.name) for c in staged],
+                    )
                 )
                 self.pm.unregister(obj)
                 del self._modules[name]
@@ -258,6 +271,7 @@ class PluginManager:
         hook_name = HOOK_OF_KIND[kind]
         impls = [i for i in getattr(self.pm.hook, hook_name).get_hookimpls() if i.plugin is obj]
         for impl in impls:
+
             def register(
                 name: str,
                 factory: Callable[..., Any] | str,
@@ -268,8 +282,16 @@ class PluginManager:
             ) -> None:
                 self._check_registration(info, _kind, name, factory, staged)
                 staged.append(
-                    Component(_kind, name, info.name, info.distribution, info.version,
-                              factory, description, settings)
+                    Component(
+                        _kind,
+                        name,
+                        info.name,
+                        info.distribution,
+                        info.version,
+                        factory,
+                        description,
+                        settings,
+                    )
                 )
 
             self._trace(f"call {hook_name} of plugin {info.name!r}")
@@ -295,7 +317,9 @@ class PluginManager:
                     f"not {factory!r}"
                 )
         elif not callable(factory):
-            raise PluginError(f"{kind} {name!r}: factory {factory!r} is neither callable nor a string")
+            raise PluginError(
+                f"{kind} {name!r}: factory {factory!r} is neither callable nor a string"
+            )
         if any(c.kind == kind and c.name == name for c in staged):
             raise PluginError(f"registered {kind} {name!r} twice")
 

@@ -14,7 +14,15 @@ from tvae_core._errors import ComponentNotFound, PluginError
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-KINDS: tuple[str, ...] = ("model", "dataset", "loss", "optimizer", "scheduler", "callback", "metric")
+KINDS: tuple[str, ...] = (
+    "model",
+    "dataset",
+    "loss",
+    "optimizer",
+    "scheduler",
+    "callback",
+    "metric",
+)
 
 #: The registration hook of each kind.
 HOOK_OF_KIND: dict[str, str] = {
@@ -99,7 +107,9 @@ class Component:
                 f"{ref!r}: {type(exc).__name__}: {exc}"
             ) from exc
         if not callable(obj):
-            raise PluginError(f"{self.kind} {self.name!r} of {self.origin}: {ref!r} is not callable")
+            raise PluginError(
+                f"{self.kind} {self.name!r} of {self.origin}: {ref!r} is not callable"
+            )
         self._factory = obj
         return obj
 

@@ -92,7 +92,9 @@ class RunDir:
             with self.metrics_file.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(_jsonable(record)) + "\n")
         except OSError as exc:
-            raise TrainingError(f"cannot write {self.metrics_file}: {exc.strerror or exc}") from None
+            raise TrainingError(
+                f"cannot write {self.metrics_file}: {exc.strerror or exc}"
+            ) from None
 
     def truncate_metrics(self, before_epoch: int) -> None:
         """Drop records of epochs >= ``before_epoch`` (re-run after a resume)."""
@@ -118,7 +120,9 @@ def find_latest_run(out_dir: str | Path, name: str | None = None) -> Path:
     if name is not None:
         candidate = parent / name
         if not (candidate / "checkpoints" / "last.pt").is_file():
-            raise UsageError(f"--resume last: {candidate} has no checkpoints/last.pt to continue from")
+            raise UsageError(
+                f"--resume last: {candidate} has no checkpoints/last.pt to continue from"
+            )
         return candidate
     runs = [p for p in parent.glob("*/checkpoints/last.pt") if p.is_file()]
     if not runs:

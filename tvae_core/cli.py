@@ -33,10 +33,14 @@ plugins_app = typer.Typer(
 app.add_typer(plugins_app, name="plugins")
 
 PluginOpt = typer.Option(
-    None, "--plugin", "-p",
+    None,
+    "--plugin",
+    "-p",
     help="Load a plugin by module name or .py path; 'no:NAME' blocks one. Repeatable.",
 )
-SetOpt = typer.Option(None, "--set", "-s", help="Override a config value: KEY.PATH=VALUE. Repeatable.")
+SetOpt = typer.Option(
+    None, "--set", "-s", help="Override a config value: KEY.PATH=VALUE. Repeatable."
+)
 JsonOpt = typer.Option(False, "--json", help="Print JSON for programs instead of a table.")
 
 
@@ -59,13 +63,25 @@ def _print_json(data: Any) -> None:
 # -- run ---------------------------------------------------------------------------------------
 @app.command()
 def run(
-    config: Path | None = typer.Argument(None, help="YAML or TOML config; none runs the embedded default.", show_default=False),
+    config: Path | None = typer.Argument(
+        None, help="YAML or TOML config; none runs the embedded default.", show_default=False
+    ),
     plugin: list[str] | None = PluginOpt,
     set_: list[str] | None = SetOpt,
-    out: Path | None = typer.Option(None, "--out", help="Parent folder of run folders (default: trainer.out_dir, 'runs')."),
-    name: str | None = typer.Option(None, "--name", help="The run's folder name (default: from the time)."),
-    resume: str | None = typer.Option(None, "--resume", help="'last' (newest run under --out, or --name's) or a checkpoint file or run folder."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Build every component and stop before training."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Parent folder of run folders (default: trainer.out_dir, 'runs')."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="The run's folder name (default: from the time)."
+    ),
+    resume: str | None = typer.Option(
+        None,
+        "--resume",
+        help="'last' (newest run under --out, or --name's) or a checkpoint file or run folder.",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Build every component and stop before training."
+    ),
     json_out: bool = JsonOpt,
 ) -> None:
     """Train a model; results go to OUT/NAME/."""
@@ -81,7 +97,9 @@ def run(
     run_path: Path | None = None
     if resume is not None:
         if config is not None:
-            raise UsageError("give either CONFIG or --resume: a resumed run keeps its own config (change values with --set)")
+            raise UsageError(
+                "give either CONFIG or --resume: a resumed run keeps its own config (change values with --set)"
+            )
         if resume == "last":
             out_dir = out if out is not None else Path(load_config().trainer.out_dir)
             run_path = find_latest_run(out_dir, name)
@@ -128,13 +146,22 @@ def run(
             run_dir = RunDir(run_path)
         else:
             run_dir = RunDir.create(out if out is not None else cfg.trainer.out_dir, name)
-    trainer = Trainer(cfg, plugins=pm, run_dir=run_dir, resume_from=resume_path,
-                      resume_state=resume_state, source=source)
+    trainer = Trainer(
+        cfg,
+        plugins=pm,
+        run_dir=run_dir,
+        resume_from=resume_path,
+        resume_state=resume_state,
+        source=source,
+    )
     try:
         summary = trainer.fit()
     except KeyboardInterrupt:
         if is_main:
-            typer.echo(f"interrupted; state saved in {run_dir.path if run_dir else '-'}; continue with: tvae run --resume last", err=True)
+            typer.echo(
+                f"interrupted; state saved in {run_dir.path if run_dir else '-'}; continue with: tvae run --resume last",
+                err=True,
+            )
         raise typer.Exit(130) from None
     if not is_main:
         return
@@ -148,7 +175,9 @@ def _print_summary(summary: Any) -> None:
     from rich.table import Table
 
     console = _console()
-    table = Table(title=f"{summary.status}: {summary.stop_reason} ({summary.epochs} epochs, {summary.wall_s:.1f} s)")
+    table = Table(
+        title=f"{summary.status}: {summary.stop_reason} ({summary.epochs} epochs, {summary.wall_s:.1f} s)"
+    )
     table.add_column("metric")
     table.add_column("final", justify="right")
     table.add_column("best", justify="right")
@@ -163,7 +192,9 @@ def _print_summary(summary: Any) -> None:
 # -- listing -----------------------------------------------------------------------------------
 @app.command("list")
 def list_(
-    kind: str | None = typer.Argument(None, help=f"One of: {', '.join(KINDS)}.", show_default=False),
+    kind: str | None = typer.Argument(
+        None, help=f"One of: {', '.join(KINDS)}.", show_default=False
+    ),
     plugin: list[str] | None = PluginOpt,
     json_out: bool = JsonOpt,
 ) -> None:
@@ -179,7 +210,9 @@ def list_(
             hint = f"; did you mean {close[0]!r}?" if close else f"; kinds: {', '.join(KINDS)}"
             raise UsageError(f"unknown component kind {kind!r}{hint}")
     pm = _manager(plugin)
-    rows = components_table(sorted(pm.registry.all(kind), key=lambda c: (KINDS.index(c.kind), c.name, c.plugin)))
+    rows = components_table(
+        sorted(pm.registry.all(kind), key=lambda c: (KINDS.index(c.kind), c.name, c.plugin))
+    )
     if json_out:
         _print_json(rows)
         return
@@ -220,7 +253,9 @@ def plugins_cmd(
     for i in infos:
         status = i.status if i.status != "failed" else f"[red]failed[/red]: {i.error}"
         hooks = ", ".join(h.removeprefix("tvae_") for h in i.hooks)
-        table.add_row(i.name, i.distribution or "", i.version or "", status, hooks, ", ".join(i.components))
+        table.add_row(
+            i.name, i.distribution or "", i.version or "", status, hooks, ", ".join(i.components)
+        )
     _console().print(table)
 
 
@@ -241,13 +276,15 @@ def show(
     for field_name, f in model.model_fields.items():
         ann = f.annotation
         type_s = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
-        settings.append({
-            "name": field_name,
-            "type": type_s,
-            "required": f.is_required(),
-            "default": None if f.is_required() else f.get_default(call_default_factory=True),
-            "description": f.description or "",
-        })
+        settings.append(
+            {
+                "name": field_name,
+                "type": type_s,
+                "required": f.is_required(),
+                "default": None if f.is_required() else f.get_default(call_default_factory=True),
+                "description": f.description or "",
+            }
+        )
     data = {
         "kind": component.kind,
         "name": component.name,
@@ -255,7 +292,9 @@ def show(
         "distribution": component.distribution,
         "version": component.version,
         "description": component.description,
-        "factory": component.factory_ref if isinstance(component.factory_ref, str) else f"{component.factory_ref.__module__}:{component.factory_ref.__qualname__}",
+        "factory": component.factory_ref
+        if isinstance(component.factory_ref, str)
+        else f"{component.factory_ref.__module__}:{component.factory_ref.__qualname__}",
         "settings": settings,
     }
     if json_out:
@@ -287,7 +326,9 @@ def validate(
 
     cfg = load_config(config, set_ or [])
     Trainer(cfg, plugins=_manager(plugin), source=str(config)).setup()
-    typer.echo(f"{config}: valid ({len(cfg.losses)} losses, {len(cfg.metrics)} metrics, {len(cfg.callbacks)} callbacks)")
+    typer.echo(
+        f"{config}: valid ({len(cfg.losses)} losses, {len(cfg.metrics)} metrics, {len(cfg.callbacks)} callbacks)"
+    )
 
 
 @app.command("config")
@@ -301,7 +342,12 @@ def config_cmd() -> None:
 @app.command()
 def export(
     source: Path = typer.Argument(..., help="A run folder or a checkpoint file."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="The .npz to write (default: <run>/embeddings.npz or beside the checkpoint)."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="The .npz to write (default: <run>/embeddings.npz or beside the checkpoint).",
+    ),
     plugin: list[str] | None = PluginOpt,
 ) -> None:
     """Write the posterior means of every operation (and their decoding) to an .npz."""

@@ -22,7 +22,9 @@ def test_round_trip(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_failed_write_leaves_previous_file_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_leaves_previous_file_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = save_checkpoint({"epoch": 1}, tmp_path / "last.pt")
     before = path.read_bytes()
 
@@ -30,7 +32,9 @@ def test_failed_write_leaves_previous_file_intact(tmp_path: Path, monkeypatch: p
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(TrainingError, match="No space left on device; the previous checkpoint there is intact"):
+    with pytest.raises(
+        TrainingError, match="No space left on device; the previous checkpoint there is intact"
+    ):
         save_checkpoint({"epoch": 2}, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
@@ -85,12 +89,12 @@ def test_strict_model_loading_names_the_mismatch() -> None:
     other = torch.nn.Linear(4, 2).state_dict()
     with pytest.raises(CheckpointError, match=r"shape of weight \(2, 4\) vs \(2, 3\)"):
         load_model_state(model, other, "x.pt")
-    with pytest.raises(CheckpointError, match="missing bias"):
+    with pytest.raises(CheckpointError, match=r"missing bias"):
         load_model_state(model, {"weight": torch.zeros(2, 3)}, "x.pt")
 
 
 def test_missing_file_and_folder_without_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="no such checkpoint file"):
         load_checkpoint(tmp_path / "nope.pt")
-    with pytest.raises(CheckpointError, match="without checkpoints/last.pt"):
+    with pytest.raises(CheckpointError, match=r"without checkpoints/last\.pt"):
         load_checkpoint(tmp_path)

@@ -46,7 +46,9 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "list", "--json", *TOY)
     rows = json.loads(out)
     assert code == 0
-    assert {"kind": "loss", "name": "mse", "plugin": "toy_plugin"}.items() <= next(r for r in rows if r["name"] == "mse").items()
+    assert {"kind": "loss", "name": "mse", "plugin": "toy_plugin"}.items() <= next(
+        r for r in rows if r["name"] == "mse"
+    ).items()
     assert {"kind", "name", "plugin", "version", "description"} <= set(rows[0])
 
 
@@ -61,7 +63,9 @@ def test_list_unknown_kind(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.strip() == "error: unknown component kind 'optimiser'; did you mean 'optimizer'?"
 
 
-def test_plugins_json_shows_failed_plugin(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_plugins_json_shows_failed_plugin(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     bad = tmp_path / "bad_plugin.py"
     bad.write_text("import not_a_module_anywhere\n")
     code, out, _ = cli(capsys, "plugins", "--json", *TOY, "--plugin", str(bad))
@@ -79,8 +83,13 @@ def test_show_json(capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(out)
     assert code == 0
     warm = next(s for s in data["settings"] if s["name"] == "warmup_epochs")
-    assert warm == {"name": "warmup_epochs", "type": "int", "required": False, "default": 5,
-                    "description": "epochs of linear warm-up."}
+    assert warm == {
+        "name": "warmup_epochs",
+        "type": "int",
+        "required": False,
+        "default": 5,
+        "description": "epochs of linear warm-up.",
+    }
 
 
 def test_show_unknown_component(capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,7 +103,9 @@ def test_config_prints_the_default_yaml(capsys: pytest.CaptureFixture[str]) -> N
     assert yaml.safe_load(out)["model"]["name"] == "ternary_vae"
 
 
-def test_validate_ok_and_constructor_complaint(capsys: pytest.CaptureFixture[str], toy_file: Path, tmp_path: Path) -> None:
+def test_validate_ok_and_constructor_complaint(
+    capsys: pytest.CaptureFixture[str], toy_file: Path, tmp_path: Path
+) -> None:
     code, out, _ = cli(capsys, "validate", str(toy_file), *TOY)
     assert code == 0 and "valid" in out
     code, _, err = cli(capsys, "validate", str(toy_file), *TOY, "--set", "losses[0].scale=-1")
@@ -102,12 +113,28 @@ def test_validate_ok_and_constructor_complaint(capsys: pytest.CaptureFixture[str
     assert "losses[0]: loss 'mse' of plugin 'toy_plugin'" in err and "scale must be positive" in err
 
 
-def test_run_json_then_resume_last(capsys: pytest.CaptureFixture[str], toy_file: Path, tmp_path: Path) -> None:
-    code, out, _ = cli(capsys, "run", str(toy_file), *TOY, "--out", "out", "--name", "first", "--json", "--set", "trainer.progress=false")
+def test_run_json_then_resume_last(
+    capsys: pytest.CaptureFixture[str], toy_file: Path, tmp_path: Path
+) -> None:
+    code, out, _ = cli(
+        capsys,
+        "run",
+        str(toy_file),
+        *TOY,
+        "--out",
+        "out",
+        "--name",
+        "first",
+        "--json",
+        "--set",
+        "trainer.progress=false",
+    )
     summary = json.loads(out)
     assert code == 0 and summary["status"] == "completed" and summary["epochs"] == 4
     assert (tmp_path / "out" / "first" / "summary.json").is_file()
-    code, out, _ = cli(capsys, "run", *TOY, "--out", "out", "--resume", "last", "--set", "epochs=6", "--json")
+    code, out, _ = cli(
+        capsys, "run", *TOY, "--out", "out", "--resume", "last", "--set", "epochs=6", "--json"
+    )
     summary = json.loads(out)
     assert code == 0 and summary["epochs"] == 6
     assert summary["run_dir"].endswith("first")
@@ -123,10 +150,22 @@ def test_run_dry_run(capsys: pytest.CaptureFixture[str], toy_file: Path, tmp_pat
     ("args", "fragment"),
     [
         (["run", "missing.yaml"], "missing.yaml: no such config file"),
-        (["run", "TOY", "--set", "model.hiden=3"], "model.hiden: unknown key 'hiden'; did you mean 'hidden'?"),
-        (["run", "TOY", "--set", "optimizer.name=adan"], "optimizer.name: no optimizer named 'adan'; did you mean 'adam'?"),
-        (["run", "TOY", "--set", "plugins.required=['tvae-nonexistent>=1']"], "tvae-nonexistent is not installed"),
-        (["run", "--resume", "last", "--out", "nowhere"], "no run with checkpoints/last.pt under nowhere/"),
+        (
+            ["run", "TOY", "--set", "model.hiden=3"],
+            "model.hiden: unknown key 'hiden'; did you mean 'hidden'?",
+        ),
+        (
+            ["run", "TOY", "--set", "optimizer.name=adan"],
+            "optimizer.name: no optimizer named 'adan'; did you mean 'adam'?",
+        ),
+        (
+            ["run", "TOY", "--set", "plugins.required=['tvae-nonexistent>=1']"],
+            "tvae-nonexistent is not installed",
+        ),
+        (
+            ["run", "--resume", "last", "--out", "nowhere"],
+            "no run with checkpoints/last.pt under nowhere/",
+        ),
         (["run", "--resume", "nowhere.pt"], "nowhere.pt: no such checkpoint file"),
         (["run", "TOY", "--resume", "last"], "give either CONFIG or --resume"),
     ],
@@ -135,7 +174,7 @@ def test_usage_and_config_errors_exit_2_in_one_line(
     capsys: pytest.CaptureFixture[str], toy_file: Path, args: list[str], fragment: str
 ) -> None:
     args = [str(toy_file) if a == "TOY" else a for a in args]
-    code, out, err = cli(capsys, *args, *TOY)
+    code, _, err = cli(capsys, *args, *TOY)
     assert code == 2, err
     assert fragment in err
     assert len(err.strip().splitlines()) == 1
@@ -151,12 +190,22 @@ def test_console_script_end_to_end(toy_file: Path, tmp_path: Path) -> None:
     """The installed entry point: a real process, exit codes, no traceback."""
     env = {**os.environ, "TVAE_DISABLE_PLUGIN_AUTOLOAD": "1"}
     exe = [sys.executable, "-m", "tvae_core"]
-    ok = subprocess.run([*exe, "run", str(toy_file), *TOY, "--out", str(tmp_path / "o"), "--json"],
-                        capture_output=True, text=True, env=env, timeout=120)
+    ok = subprocess.run(
+        [*exe, "run", str(toy_file), *TOY, "--out", str(tmp_path / "o"), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["status"] == "completed"
-    bad = subprocess.run([*exe, "run", str(toy_file), *TOY, "--set", "epochs=zero"],
-                         capture_output=True, text=True, env=env, timeout=120)
+    bad = subprocess.run(
+        [*exe, "run", str(toy_file), *TOY, "--set", "epochs=zero"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert bad.returncode == 2
     assert "epochs: Input should be a valid integer" in bad.stderr and "Traceback" not in bad.stderr
 

@@ -26,7 +26,9 @@ def test_default_config_round_trips_through_tvae_config_output(tmp_path: Path) -
 
 def test_yaml_and_toml_give_the_same_config(tmp_path: Path) -> None:
     y = write(tmp_path, "a.yaml", "seed: 7\nepochs: 3\nmodel: {name: ternary_vae, latent_dim: 8}\n")
-    t = write(tmp_path, "a.toml", "seed = 7\nepochs = 3\n[model]\nname = 'ternary_vae'\nlatent_dim = 8\n")
+    t = write(
+        tmp_path, "a.toml", "seed = 7\nepochs = 3\n[model]\nname = 'ternary_vae'\nlatent_dim = 8\n"
+    )
     assert load_config(y) == load_config(t)
     assert load_config(y).model.latent_dim == 8
 
@@ -48,12 +50,18 @@ def test_string_shorthand_for_components(tmp_path: Path) -> None:
     ("text", "fragment"),
     [
         ("sede: 1\n", "sede: unknown key 'sede'; did you mean 'seed'?"),
-        ("trainer: {grad_clp: 1}\n", "trainer.grad_clp: unknown key 'grad_clp'; did you mean 'grad_clip'?"),
+        (
+            "trainer: {grad_clp: 1}\n",
+            "trainer.grad_clp: unknown key 'grad_clp'; did you mean 'grad_clip'?",
+        ),
         ("epochs: many\n", "epochs: Input should be a valid integer"),
         ("epochs: 0\n", "epochs: Input should be greater than or equal to 1"),
         ("losses: [{weight: 1}]\n", "losses[0].name: required setting is missing"),
         ("losses: [{name: kl, weight: .nan}]\n", "losses[0].weight"),
-        ("trainer: {precision: '64'}\n", "trainer.precision: Input should be '32', 'bf16-mixed' or '16-mixed'"),
+        (
+            "trainer: {precision: '64'}\n",
+            "trainer.precision: Input should be '32', 'bf16-mixed' or '16-mixed'",
+        ),
         ("trainer: {device: tpu}\n", "trainer.device"),
         ("- a\n- b\n", "expected a mapping of sections"),
         ("", "the file is empty"),
@@ -81,7 +89,14 @@ def test_missing_file() -> None:
 
 
 def test_overrides_by_path_index_and_name() -> None:
-    cfg = load_config(overrides=["model.latent_dim=8", "losses[0].weight=2", "losses.kl.free_bits=0.3", "trainer.val_every=4"])
+    cfg = load_config(
+        overrides=[
+            "model.latent_dim=8",
+            "losses[0].weight=2",
+            "losses.kl.free_bits=0.3",
+            "trainer.val_every=4",
+        ]
+    )
     assert cfg.model.latent_dim == 8
     assert cfg.losses[0].weight == 2.0
     assert next(loss for loss in cfg.losses if loss.name == "kl").free_bits == 0.3
@@ -114,8 +129,14 @@ def test_seed_guide_views_of_the_config() -> None:
         _ = cfg.loss_weights.nonexistent
 
 
-@given(st.dictionaries(st.sampled_from(["seed", "epochs"]), st.integers(min_value=1, max_value=10**6), min_size=1))
+@given(
+    st.dictionaries(
+        st.sampled_from(["seed", "epochs"]), st.integers(min_value=1, max_value=10**6), min_size=1
+    )
+)
 def test_overrides_of_integers_round_trip(values: dict[str, int]) -> None:
-    data = apply_overrides(yaml.safe_load(default_config_text()), [f"{k}={v}" for k, v in values.items()])
+    data = apply_overrides(
+        yaml.safe_load(default_config_text()), [f"{k}={v}" for k, v in values.items()]
+    )
     for k, v in values.items():
         assert data[k] == v

@@ -61,11 +61,16 @@ def test_events_in_documented_order(toy_config: dict[str, Any], toy_pm: Any) -> 
     trainer = fit(toy_config, toy_pm, callbacks=[events])
     assert events.seen[0] == "fit_start" and events.seen[-1] == "fit_end"
     assert events.seen[1:6] == [
-        "epoch_start:0", "batch_end:['loss', 'train/loss', 'train/mse']", "epoch_end:0",
-        "epoch_start:1", "batch_end:['loss', 'train/loss', 'train/mse']",
+        "epoch_start:0",
+        "batch_end:['loss', 'train/loss', 'train/mse']",
+        "epoch_end:0",
+        "epoch_start:1",
+        "batch_end:['loss', 'train/loss', 'train/mse']",
     ]
     assert "validation_end:1" in events.seen and "validation_end:0" not in events.seen
-    assert {"train/loss", "train/mse", "val/loss", "val/toy_accuracy", "lr"} <= set(events.last_logs)
+    assert {"train/loss", "train/mse", "val/loss", "val/toy_accuracy", "lr"} <= set(
+        events.last_logs
+    )
     assert trainer.summary.status == "completed"
     assert trainer.summary.epochs == 4
 
@@ -82,10 +87,28 @@ def test_run_directory_files(toy_config: dict[str, Any], toy_pm: Any, tmp_path: 
     assert summary["epochs"] == 4
     assert "val/toy_accuracy" in summary["final"] and "val/loss" in summary["best"]
     info = json.loads((run / "run.json").read_text())
-    assert {"tvae", "torch", "python", "plugins", "seed", "start_time", "device", "world_size"} <= set(info)
+    assert {
+        "tvae",
+        "torch",
+        "python",
+        "plugins",
+        "seed",
+        "start_time",
+        "device",
+        "world_size",
+    } <= set(info)
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
-    assert {"epoch", "model_state_dict", "optimizer_state_dict", "config", "scheduler_state_dict",
-            "rng", "callbacks", "global_step", "plugins"} <= set(ckpt)
+    assert {
+        "epoch",
+        "model_state_dict",
+        "optimizer_state_dict",
+        "config",
+        "scheduler_state_dict",
+        "rng",
+        "callbacks",
+        "global_step",
+        "plugins",
+    } <= set(ckpt)
     assert ckpt["epoch"] == 4
 
 
@@ -98,9 +121,13 @@ def test_callback_stop_is_recorded(toy_config: dict[str, Any], toy_pm: Any) -> N
     assert "val/toy_accuracy" in trainer.summary.final  # validated on the stopping epoch
 
 
-def test_missing_required_key_is_caught_before_step_one(toy_config: dict[str, Any], toy_pm: Any) -> None:
+def test_missing_required_key_is_caught_before_step_one(
+    toy_config: dict[str, Any], toy_pm: Any
+) -> None:
     toy_config["losses"] = [{"name": "mse"}, {"name": "needs_missing"}]
-    with pytest.raises(PluginError, match=r"losses\[1\]: loss 'needs_missing' .* reads 'outputs.z_hyp'"):
+    with pytest.raises(
+        PluginError, match=r"losses\[1\]: loss 'needs_missing' .* reads 'outputs.z_hyp'"
+    ):
         Trainer(build_config(toy_config), plugins=toy_pm).setup()
 
 
@@ -116,7 +143,9 @@ def test_same_seed_same_weights(toy_config: dict[str, Any], toy_pm: Any) -> None
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_resume_after_interrupt_gives_identical_weights(toy_config: dict[str, Any], toy_pm: Any, tmp_path: Path) -> None:
+def test_resume_after_interrupt_gives_identical_weights(
+    toy_config: dict[str, Any], toy_pm: Any, tmp_path: Path
+) -> None:
     toy_config["epochs"] = 5
     reference = fit(toy_config, toy_pm, run_dir=tmp_path / "ref").model.state_dict()
     with pytest.raises(KeyboardInterrupt):
@@ -128,12 +157,16 @@ def test_resume_after_interrupt_gives_identical_weights(toy_config: dict[str, An
     assert resumed.epoch == 5
     state = resumed.model.state_dict()
     assert all(torch.equal(state[k], reference[k]) for k in reference)
-    epochs = [json.loads(line)["epoch"] for line in (cut / "metrics.jsonl").read_text().splitlines()]
+    epochs = [
+        json.loads(line)["epoch"] for line in (cut / "metrics.jsonl").read_text().splitlines()
+    ]
     assert epochs == [0, 1, 2, 3, 4]
     assert resumed.callbacks.callbacks[0].seen == 5  # the callback's state was restored
 
 
-def test_nonfinite_loss_stops_with_step_and_term(toy_config: dict[str, Any], toy_pm: Any, tmp_path: Path) -> None:
+def test_nonfinite_loss_stops_with_step_and_term(
+    toy_config: dict[str, Any], toy_pm: Any, tmp_path: Path
+) -> None:
     class Poison(Callback):
         def on_fit_start(self, trainer: Any) -> None:
             self.trainer = trainer
@@ -142,7 +175,10 @@ def test_nonfinite_loss_stops_with_step_and_term(toy_config: dict[str, Any], toy
             if epoch == 2:
                 self.trainer.losses.set_weight("mse", float("nan"))
 
-    with pytest.raises(TrainingError, match=r"non-finite loss at epoch 2, step 8 \(loss term .mse. has weight nan\); last good checkpoint: .*last.pt"):
+    with pytest.raises(
+        TrainingError,
+        match=r"non-finite loss at epoch 2, step 8 \(loss term .mse. has weight nan\); last good checkpoint: .*last.pt",
+    ):
         fit(toy_config, toy_pm, run_dir=tmp_path / "run", callbacks=[Poison()])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "failed"

@@ -53,18 +53,24 @@ def test_plugin_by_path_and_by_module(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_listing_does_not_import_lazy_factories(tmp_path: Path) -> None:
-    path = write(tmp_path, "lazy_plugin", """
+    path = write(
+        tmp_path,
+        "lazy_plugin",
+        """
         from tvae_core import hookimpl
 
         @hookimpl
         def tvae_register_losses(register):
             register("ghost", "module_that_does_not_exist:Thing", description="lazy")
-    """)
+    """,
+    )
     pm = PluginManager([str(path)], autoload=False)
     component = pm.registry.get("loss", "ghost")
     assert component.description == "lazy"
     assert component.is_lazy
-    with pytest.raises(PluginError, match="cannot be imported from 'module_that_does_not_exist:Thing'"):
+    with pytest.raises(
+        PluginError, match="cannot be imported from 'module_that_does_not_exist:Thing'"
+    ):
         component.load()
 
 
@@ -82,13 +88,17 @@ def test_plugin_that_raises_on_import_is_isolated(tmp_path: Path) -> None:
 
 
 def test_unknown_hook_is_an_error_with_suggestion(tmp_path: Path) -> None:
-    path = write(tmp_path, "typo_plugin", """
+    path = write(
+        tmp_path,
+        "typo_plugin",
+        """
         from tvae_core import hookimpl
 
         @hookimpl
         def tvae_register_loss(register):
             register("x", "math:fabs")
-    """)
+    """,
+    )
     pm = PluginManager([str(path)], autoload=False)
     info = {i.name: i for i in pm.plugins()}["typo_plugin"]
     assert info.status == "failed"
@@ -97,13 +107,17 @@ def test_unknown_hook_is_an_error_with_suggestion(tmp_path: Path) -> None:
 
 
 def test_bad_hook_signature_is_rejected_by_pluggy(tmp_path: Path) -> None:
-    path = write(tmp_path, "sig_plugin", """
+    path = write(
+        tmp_path,
+        "sig_plugin",
+        """
         from tvae_core import hookimpl
 
         @hookimpl
         def tvae_register_losses(register, extra):
             pass
-    """)
+    """,
+    )
     pm = PluginManager([str(path)], autoload=False)
     info = {i.name: i for i in pm.plugins()}["sig_plugin"]
     assert info.status == "failed"
@@ -111,7 +125,10 @@ def test_bad_hook_signature_is_rejected_by_pluggy(tmp_path: Path) -> None:
 
 
 def test_hook_that_raises_and_its_partial_registrations(tmp_path: Path) -> None:
-    path = write(tmp_path, "half_plugin", """
+    path = write(
+        tmp_path,
+        "half_plugin",
+        """
         from tvae_core import hookimpl
 
         @hookimpl
@@ -121,7 +138,8 @@ def test_hook_that_raises_and_its_partial_registrations(tmp_path: Path) -> None:
         @hookimpl
         def tvae_register_callbacks(register):
             raise ValueError("cannot register callbacks today")
-    """)
+    """,
+    )
     pm = PluginManager([str(path)], autoload=False)
     info = {i.name: i for i in pm.plugins()}["half_plugin"]
     assert info.status == "failed"
@@ -133,14 +151,18 @@ def test_hook_that_raises_and_its_partial_registrations(tmp_path: Path) -> None:
 
 
 def test_registering_a_name_twice_fails_that_plugin(tmp_path: Path) -> None:
-    path = write(tmp_path, "twice_plugin", """
+    path = write(
+        tmp_path,
+        "twice_plugin",
+        """
         from tvae_core import hookimpl
 
         @hookimpl
         def tvae_register_losses(register):
             register("same", "math:fabs")
             register("same", "math:fabs")
-    """)
+    """,
+    )
     pm = PluginManager([str(path)], autoload=False)
     info = {i.name: i for i in pm.plugins()}["twice_plugin"]
     assert info.status == "failed"
@@ -152,13 +174,17 @@ def test_registering_a_name_twice_fails_that_plugin(tmp_path: Path) -> None:
     [("no_colon", "package.module:attribute"), ("42", "package.module:attribute")],
 )
 def test_bad_lazy_factory_strings(tmp_path: Path, factory: str, message: str) -> None:
-    path = write(tmp_path, "lazy_bad", f"""
+    path = write(
+        tmp_path,
+        "lazy_bad",
+        f"""
         from tvae_core import hookimpl
 
         @hookimpl
         def tvae_register_losses(register):
             register("l", {factory!r})
-    """)
+    """,
+    )
     pm = PluginManager([str(path)], autoload=False)
     assert message in ({i.name: i for i in pm.plugins()}["lazy_bad"].error or "")
 
@@ -185,7 +211,9 @@ def test_missing_plugin_path_is_a_usage_error(tmp_path: Path) -> None:
         PluginManager([str(tmp_path / "nope.py")], autoload=False).load()
 
 
-def test_trace_prints_hook_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_trace_prints_hook_calls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("TVAE_TRACE_PLUGINS", "1")
     PluginManager([str(write(tmp_path, "traced", GOOD))], autoload=False).plugins()
     err = capsys.readouterr().err

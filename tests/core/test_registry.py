@@ -34,11 +34,13 @@ def test_schema_from_signature_with_docs_and_defaults() -> None:
 def test_validate_fills_defaults_and_rejects_unknown_keys() -> None:
     c = make()
     assert c.validate({"width": 3}, "model") == {"width": 3, "depth": 2, "act": "relu"}
-    with pytest.raises(SettingsError, match=r"model.dpth: unknown key 'dpth'; did you mean 'depth'\?"):
+    with pytest.raises(
+        SettingsError, match=r"model.dpth: unknown key 'dpth'; did you mean 'depth'\?"
+    ):
         c.validate({"width": 3, "dpth": 1}, "model")
-    with pytest.raises(SettingsError, match="model.width: Input should be a valid integer"):
+    with pytest.raises(SettingsError, match=r"model\.width: Input should be a valid integer"):
         c.validate({"width": "wide"}, "model")
-    with pytest.raises(SettingsError, match="model.width: required setting is missing"):
+    with pytest.raises(SettingsError, match=r"model\.width: required setting is missing"):
         c.validate({}, "model")
 
 

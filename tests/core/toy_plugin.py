@@ -50,7 +50,9 @@ class MSE:
             raise ValueError("scale must be positive")
         self.scale = scale
 
-    def __call__(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def __call__(
+        self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]
+    ) -> torch.Tensor:
         return self.scale * ((outputs["recon"] - batch["x"]) ** 2).mean()
 
 
