@@ -1,0 +1,224 @@
+"""The ``tensorboard`` callback: per-epoch scalars, the run's hyperparameters, the latent projector."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tvae_core import Callback
+from tvae_tensorboard.buffer import MetricsBuffer
+
+if TYPE_CHECKING:
+    import torch
+
+    from tvae_core import Trainer
+
+_log = logging.getLogger("tvae.tensorboard")
+
+HParamValue = bool | int | float | str
+
+
+def _plain(config: Any) -> Any:
+    if hasattr(config, "to_dict"):
+        return config.to_dict()
+    if hasattr(config, "model_dump"):
+        return config.model_dump(mode="json")
+    return config
+
+
+def flatten_config(config: Any, prefix: str = "") -> dict[str, HParamValue]:
+    """A config as flat ``a.b.c`` keys with bool/int/float/str values, for the HParams dashboard.
+
+    Lists of components (mappings with a unique ``name``) are keyed by name:
+    ``losses: [{name: kl, weight: 0.5}]`` gives ``losses.kl.weight = 0.5``, and a component
+    without settings gives ``losses.kl = True``. Other lists become one string.
+    """
+    config = _plain(config)
+    out: dict[str, HParamValue] = {}
+    if isinstance(config, Mapping):
+        for key, value in config.items():
+            out.update(flatten_config(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(config, (list, tuple)):
+        names = [c.get("name") for c in config if isinstance(c, Mapping)]
+        if (
+            config
+            and len(names) == len(config)
+            and all(isinstance(n, str) for n in names)
+            and len(set(names)) == len(names)
+        ):
+            for item in config:
+                rest = {k: v for k, v in item.items() if k != "name"}
+                key = f"{prefix}.{item['name']}"
+                if rest:
+                    out.update(flatten_config(rest, key))
+                else:
+                    out[key] = True
+            return out
+        out[prefix] = str(list(config))
+        return out
+    if config is None:
+        out[prefix] = "None"
+    elif isinstance(config, (bool, int, float, str)):
+        out[prefix] = config
+    else:
+        out[prefix] = str(config)
+    return out
+
+
+def _is_main(trainer: Any) -> bool:
+    rank = getattr(trainer, "rank", None)
+    if isinstance(rank, int):
+        return rank == 0
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        return int(dist.get_rank()) == 0
+    return True
+
+
+class TensorBoardCallback(Callback):
+    """Write the run to TensorBoard: scalars per epoch, hyperparameters, and the latent embedding.
+
+    Each epoch's logs (``train/*``, ``val/*``, ``lr``, ``beta``) become scalars at step = the
+    epoch index (as in ``metrics.jsonl``); nothing is written per step. At fit end the
+    resolved config goes to the HParams dashboard (flattened, with the final ``val/*``
+    values as its metrics) and the eval set's ``embedding_key`` output to the projector,
+    labelled with the batch's 1-D columns (``index``, ``valuation``).
+
+    Args:
+        log_dir: Folder for the event files; default ``<run_dir>/tensorboard``.
+        log_hparams: Write the config and final metrics to the HParams dashboard.
+        log_embedding: Write the latent embedding to the projector at fit end.
+        embedding_key: The model output to embed (one row per evaluated operation).
+        embedding_max_points: Embed at most this many rows (evenly strided); None embeds all.
+    """
+
+    def __init__(
+        self,
+        log_dir: str | None = None,
+        log_hparams: bool = True,
+        log_embedding: bool = True,
+        embedding_key: str = "z_mean",
+        embedding_max_points: int | None = 100_000,
+    ) -> None:
+        if embedding_max_points is not None and embedding_max_points < 1:
+            raise ValueError(
+                f"embedding_max_points must be >= 1 or None, found {embedding_max_points}"
+            )
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.log_hparams = log_hparams
+        self.log_embedding = log_embedding
+        self.embedding_key = embedding_key
+        self.embedding_max_points = embedding_max_points
+        self.buffer: MetricsBuffer | None = None
+        self.last_logs: dict[str, float] = {}
+        self.timings_s: dict[str, float] = {"epochs": 0.0, "fit_end": 0.0}
+        self._trainer: Trainer | None = None
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self._trainer = trainer
+        if not _is_main(trainer):
+            return
+        folder = self.log_dir
+        if folder is None and getattr(trainer, "run_dir", None) is not None:
+            folder = Path(trainer.run_dir) / "tensorboard"  # type: ignore[arg-type]
+        if folder is None:
+            _log.warning(
+                "tensorboard: the run has no folder and no log_dir was given; writing nothing"
+            )
+            return
+        self.buffer = MetricsBuffer(folder)
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any]) -> None:
+        if self.buffer is None:
+            return
+        t0 = time.perf_counter()
+        for key, value in logs.items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue
+            self.last_logs[key] = number
+            self.buffer.add(key, number, step=epoch)
+        self.buffer.flush()
+        self.timings_s["epochs"] += time.perf_counter() - t0
+
+    def on_fit_end(self, trainer: Trainer) -> None:
+        if self.buffer is None:
+            return
+        t0 = time.perf_counter()
+        try:
+            self.buffer.flush()
+            if self.log_hparams:
+                self._write_hparams(trainer)
+            if self.log_embedding:
+                self._write_embedding(trainer)
+        finally:
+            self.buffer.close()
+            self.buffer = None
+            self._trainer = None
+            self.timings_s["fit_end"] = time.perf_counter() - t0
+
+    def _write_hparams(self, trainer: Trainer) -> None:
+        from torch.utils.tensorboard.summary import hparams
+
+        params = flatten_config(getattr(trainer, "config", None) or {})
+        metrics = {
+            k: v for k, v in self.last_logs.items() if k.startswith("val/") and math.isfinite(v)
+        }
+        if not params:
+            return
+        assert self.buffer is not None
+        file_writer = self.buffer.writer.get_file_writer()
+        for summary in hparams(params, metrics):
+            file_writer.add_summary(summary)
+
+    def _write_embedding(self, trainer: Trainer) -> None:
+        outputs, batch = trainer.evaluate()
+        mat = outputs.get(self.embedding_key)
+        if mat is None or mat.dim() != 2:
+            _log.warning(
+                "tensorboard: no 2-D output %r to embed (outputs: %s)",
+                self.embedding_key,
+                ", ".join(sorted(outputs)),
+            )
+            return
+        rows = len(mat)
+        keep = _strided(rows, self.embedding_max_points)
+        columns = {
+            k: v for k, v in batch.items() if hasattr(v, "dim") and v.dim() == 1 and len(v) == rows
+        }
+        chosen = mat.detach().float().cpu()
+        metadata: list[list[str]] | None = None
+        header: list[str] | None = None
+        if keep is not None:
+            chosen = chosen[keep]
+            columns = {k: v[keep.to(v.device)] for k, v in columns.items()}
+        if columns:
+            header = list(columns)
+            values = [v.detach().cpu().tolist() for v in columns.values()]
+            metadata = [[str(col[i]) for col in values] for i in range(len(chosen))]
+            if len(header) == 1:
+                metadata = [row[0] for row in metadata]  # type: ignore[misc]
+                header = None
+        assert self.buffer is not None
+        self.buffer.writer.add_embedding(
+            chosen,
+            metadata=metadata,
+            metadata_header=header,
+            global_step=int(getattr(trainer, "epoch", 0) or 0),
+            tag=self.embedding_key,
+        )
+
+
+def _strided(rows: int, limit: int | None) -> torch.Tensor | None:
+    if limit is None or rows <= limit:
+        return None
+    import torch
+
+    return torch.linspace(0, rows - 1, limit).round().long()
