@@ -65,8 +65,7 @@ __all__ = [
 
 # -- loading plugins for one test ------------------------------------------------------------
 def _object_name(obj: object, taken: Iterable[str]) -> str:
-    base = getattr(obj, "__name__", None) or type(obj).__name__
-    base = str(base).rsplit(".", 1)[-1]
+    base = str(getattr(obj, "__name__", None) or type(obj).__name__)
     name, i = base, 2
     while name in set(taken):
         name, i = f"{base}_{i}", i + 1
