@@ -6,13 +6,17 @@ import json
 import subprocess
 import sys
 import sysconfig
-import tomllib
 from pathlib import Path
 
 import pytest
 
 from tvae_core import UsageError
 from tvae_core._scaffold import create_plugin, next_steps, plugin_names, render
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 @pytest.mark.parametrize(
