@@ -53,7 +53,9 @@ class MetricsBuffer:
         if not isinstance(tag, str) or not tag:
             raise ValueError(f"tag must be a non-empty string, found {tag!r}")
         stored: Any
-        if hasattr(value, "detach"):
+        if isinstance(value, (int, float)):
+            stored = float(value)
+        elif hasattr(value, "detach"):
             if value.numel() != 1:
                 raise ValueError(
                     f"{tag}: a scalar needs a one-element tensor, found shape {tuple(value.shape)}"

@@ -174,7 +174,9 @@ class TensorBoardCallback(Callback):
         if not params:
             return
         assert self.buffer is not None
-        file_writer = self.buffer.writer.get_file_writer()
+        file_writer = self.buffer.writer.file_writer
+        if file_writer is None:
+            return
         for summary in hparams(params, metrics):
             file_writer.add_summary(summary)
 
