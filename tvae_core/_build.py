@@ -97,12 +97,10 @@ def plan_run(config: RunConfig, pm: PluginManager, source: str | None = None) ->
                 source=source,
             )
         )
-    for i, entry in enumerate(config.losses):
-        out.append(plan(pm, "loss", entry, f"losses[{i}]", source=source))
-    for i, entry in enumerate(config.metrics):
-        out.append(plan(pm, "metric", entry, f"metrics[{i}]", source=source))
-    for i, entry in enumerate(config.callbacks):
-        out.append(plan(pm, "callback", entry, f"callbacks[{i}]", source=source))
+    for section, kind in (("losses", "loss"), ("metrics", "metric"), ("callbacks", "callback")):
+        entries: list[ComponentConfig] = list(getattr(config, section))
+        for i, entry in enumerate(entries):
+            out.append(plan(pm, kind, entry, f"{section}[{i}]", source=source))
     return out
 
 

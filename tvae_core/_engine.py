@@ -106,6 +106,11 @@ def resolve_device(spec: str) -> torch.device:
     return device
 
 
+def _rank_seed(seed: int, epoch: int, rank: int) -> int:
+    """A torch seed for one rank's epoch of a distributed run, distinct across ranks."""
+    return ((seed * 1_000_003 + epoch) * 1_009 + rank) % 2**63
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -124,7 +129,9 @@ def _rng_state() -> dict[str, Any]:
     try:
         import numpy as np
 
-        kind, keys, pos, has_gauss, gauss = np.random.get_state()
+        legacy = np.random.get_state(legacy=True)
+        assert isinstance(legacy, tuple)
+        kind, keys, pos, has_gauss, gauss = legacy
         state["numpy"] = [kind, torch.from_numpy(keys.astype("int64")), pos, has_gauss, gauss]
     except ImportError:  # pragma: no cover
         pass
@@ -249,10 +256,10 @@ class Trainer:
             self._loss_components[entry.name] = p
         self.metrics: dict[str, Any] = {}
         self._metric_components = {}
-        for i, entry in enumerate(cfg.metrics):
+        for i, metric_entry in enumerate(cfg.metrics):
             p = planned[f"metrics[{i}]"]
-            self.metrics[entry.name] = _build.build(p)
-            self._metric_components[entry.name] = p
+            self.metrics[metric_entry.name] = _build.build(p)
+            self._metric_components[metric_entry.name] = p
         cbs = []
         for i, _entry in enumerate(cfg.callbacks):
             p = planned[f"callbacks[{i}]"]
@@ -267,19 +274,21 @@ class Trainer:
         self._check_required_keys()
         self._setup_precision()
         self._forward_model: Any = self.model
-        if cfg.trainer.compile:
-            self._forward_model = torch.compile(self.model)
         if self.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self._forward_model = DDP(self.model, device_ids=ids)
+        if cfg.trainer.compile:
+            # Compiling the DDP wrapper (not the bare module) keeps DDP's gradient all-reduce.
+            self._forward_model = torch.compile(self._forward_model)
         self._built = True
         return self
 
     def _init_distributed(self) -> None:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         self.world_size, self.rank = 1, 0
+        self._owns_process_group = False
         device_spec = self.config.trainer.device
         if world > 1:
             import torch.distributed as dist
@@ -289,6 +298,7 @@ class Trainer:
                 if use_cuda:
                     torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
                 dist.init_process_group("nccl" if use_cuda else "gloo")
+                self._owns_process_group = True
             self.world_size, self.rank = dist.get_world_size(), dist.get_rank()
             if device_spec in ("auto", "cuda") and torch.cuda.is_available():
                 device_spec = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
@@ -429,7 +439,8 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}
         count = 0
         try:
-            with torch.no_grad(), self._autocast():
+            # No autocast: metrics rank radii and distances, which bf16/fp16 outputs would tie.
+            with torch.no_grad():
                 for batch in self.dataset.eval_batches():
                     outputs = model(batch)
                     result = self.losses.compose(outputs, batch)
@@ -597,13 +608,22 @@ class Trainer:
         check_each_step = self.device.type == "cpu"
         skip_bad = self.config.trainer.on_nonfinite == "skip"
         epoch_bad = torch.zeros((), dtype=torch.bool, device=self.device)
+        distributed = self.world_size > 1
+        if distributed:
+            # Ranks draw independent noise (sampling, dropout), and a resumed run draws
+            # exactly what an uninterrupted one would: the stream depends on (seed, epoch, rank).
+            torch.manual_seed(_rank_seed(self.config.seed, epoch, self.rank))
+        # Under DDP a rank must never skip a backward the others run (their all-reduce would
+        # wait forever): a non-finite loss on one rank makes the all-reduced gradient
+        # non-finite on every rank, so the gradient check below decides, alike on all ranks.
+        check_loss = check_each_step and not distributed
         for batch_idx, batch in enumerate(self.dataset.train_batches(epoch)):
             cbs.on_batch_start(batch_idx, batch)
             with self._autocast():
                 outputs = model(batch)
                 result = losses.compose(outputs, batch)
             total = result.total
-            if check_each_step and not bool(torch.isfinite(total)):
+            if check_loss and not bool(torch.isfinite(total)):
                 if skip_bad:
                     skipped += 1
                     continue
@@ -615,8 +635,9 @@ class Trainer:
             else:
                 total.backward()
             cbs.on_after_backward(batch_idx)
-            if clip is not None:
-                norm = torch.nn.utils.clip_grad_norm_(params, clip)
+            if clip is not None or distributed:
+                max_norm = clip if clip is not None else math.inf
+                norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
                 if self.scaler is None:
                     if check_each_step:
                         if not bool(torch.isfinite(norm)):
@@ -773,7 +794,17 @@ class Trainer:
                 summary = self._finish(status, reason, start, error)
             with contextlib.suppress(Exception):
                 cbs.on_fit_end(self)
+            self._close_distributed()
         return summary
+
+    def _close_distributed(self) -> None:
+        """Destroy the process group if this trainer created it (not one the caller made)."""
+        if getattr(self, "_owns_process_group", False):
+            import torch.distributed as dist
+
+            with contextlib.suppress(Exception):
+                dist.destroy_process_group()
+            self._owns_process_group = False
 
     def _finish(self, status: str, reason: str, start: float, error: str | None) -> RunSummary:
         final = {k: v for k, v in self.last_logs.items()}

@@ -43,7 +43,7 @@ def _param_docs(obj: object) -> dict[str, str]:
 
 
 def _signature_target(factory: Callable[..., Any]) -> Callable[..., Any]:
-    return factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
+    return factory.__init__ if inspect.isclass(factory) else factory
 
 
 def derive_settings_model(factory: Callable[..., Any], kind: str, name: str) -> type[BaseModel]:
@@ -68,7 +68,7 @@ def derive_settings_model(factory: Callable[..., Any], kind: str, name: str) -> 
         default = ... if p.default is p.empty else p.default
         fields[p.name] = (annotation, Field(default, description=docs.get(p.name)))
     model_name = "".join(part.title() for part in re.split(r"[^0-9a-zA-Z]+", name)) + "Settings"
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         model_name,
         __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
         **fields,
