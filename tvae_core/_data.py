@@ -37,9 +37,11 @@ class TensorDataset:
 
     Each epoch's order is a permutation drawn from a generator seeded with
     ``(seed, epoch)``, so a resumed run sees exactly the batches an uninterrupted one would.
-    Under distributed training, rank ``r`` of ``w`` takes every ``w``-th batch of the
-    global order, so each global step covers ``w * batch_size`` rows as a single process with
-    that batch size would.
+    Under distributed training with ``w`` ranks, global step ``s`` takes the block
+    ``order[s*w*B : (s+1)*w*B]`` (``B = batch_size``) and rank ``r`` takes its ``r``-th slice
+    of ``B`` rows, so a global step covers the rows a single process with batch size ``w*B``
+    would see. The last, shorter block is split into ``w`` near-equal slices (every rank takes
+    the same number of steps, which DDP needs); a tail shorter than ``w`` rows is dropped.
     """
 
     def __init__(
@@ -81,12 +83,18 @@ class TensorDataset:
         self.tensors = {k: v.to(self.device) for k, v in self.tensors.items()}
         self.eval_tensors = {k: v.to(self.device) for k, v in self.eval_tensors.items()}
 
-    def _global_batches(self) -> int:
-        n = len(self)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+    def _global_steps(self) -> int:
+        """Steps per epoch, the same on every rank; each covers ``world_size * batch_size`` rows."""
+        n, block = len(self), self.batch_size * self.world_size
+        if self.drop_last:
+            return n // block
+        steps = -(-n // block)
+        if 0 < n % block < self.world_size:
+            steps -= 1  # a tail too short to give every rank a row
+        return steps
 
     def num_train_batches(self) -> int:
-        return len(range(self.rank, self._global_batches(), self.world_size))
+        return self._global_steps()
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The row order of ``epoch`` (on the CPU), identical on every rank."""
@@ -98,9 +106,14 @@ class TensorDataset:
 
     def train_batches(self, epoch: int) -> Iterator[Batch]:
         order = self.epoch_order(epoch).to(self.device)
-        bs = self.batch_size
-        for b in range(self.rank, self._global_batches(), self.world_size):
-            idx = order[b * bs : (b + 1) * bs]
+        bs, world, rank = self.batch_size, self.world_size, self.rank
+        block = bs * world
+        for s in range(self._global_steps()):
+            rows = order[s * block : (s + 1) * block]
+            if len(rows) == block:
+                idx = rows[rank * bs : (rank + 1) * bs]
+            else:
+                idx = rows.tensor_split(world)[rank]
             yield {k: v.index_select(0, idx) for k, v in self.tensors.items()}
 
     def eval_batches(self) -> Iterator[Batch]:

@@ -83,8 +83,17 @@ def run(
         False, "--dry-run", help="Build every component and stop before training."
     ),
     json_out: bool = JsonOpt,
+    nproc: int | None = typer.Option(
+        None,
+        "--nproc",
+        min=1,
+        help="Train with N processes on this machine (DDP through torchrun: one per GPU, "
+        "or CPU processes over gloo); each takes data.batch_size rows per step.",
+    ),
 ) -> None:
     """Train a model; results go to OUT/NAME/."""
+    if nproc is not None and nproc > 1 and not dry_run and "WORLD_SIZE" not in os.environ:
+        raise typer.Exit(_relaunch_with_torchrun(nproc))
     from tvae_core._checkpoint import load_checkpoint
     from tvae_core._config import apply_overrides, build_config, load_config
     from tvae_core._engine import Trainer
@@ -187,6 +196,36 @@ def _print_summary(summary: Any) -> None:
     console.print(table)
     if summary.run_dir:
         console.print(f"run folder: {summary.run_dir}")
+
+
+def _relaunch_with_torchrun(nproc: int) -> int:
+    """Run this same ``tvae run`` command (minus ``--nproc``) as ``nproc`` torchrun workers."""
+    import subprocess
+
+    args = list(_argv if _argv is not None else sys.argv[1:])
+    kept: list[str] = []
+    skip_next = False
+    for arg in args:
+        if skip_next:
+            skip_next = False
+        elif arg == "--nproc":
+            skip_next = True
+        elif not arg.startswith("--nproc="):
+            kept.append(arg)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "tvae_core",
+        *kept,
+    ]
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:  # the workers got the same SIGINT and save their state
+        return 130
 
 
 # -- listing -----------------------------------------------------------------------------------
@@ -369,11 +408,19 @@ def _add_plugin_commands() -> None:
         pass
 
 
+_argv: list[str] | None = None  # the arguments main() got: `run --nproc` passes them on
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the app and turns tvae errors into one-line messages."""
+    global _argv
+    _argv = list(sys.argv[1:] if argv is None else argv)
     _add_plugin_commands()
     try:
-        app(args=argv, prog_name="tvae", standalone_mode=False)
+        code = app(args=argv, prog_name="tvae", standalone_mode=False)
+        # Without standalone mode click returns a typer.Exit's code instead of exiting.
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except TvaeError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
