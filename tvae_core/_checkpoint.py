@@ -12,6 +12,7 @@ pickled module — with the seed guide's keys plus the rest of the run's state::
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 import warnings
@@ -69,6 +70,10 @@ def save_checkpoint(obj: Mapping[str, Any], path: str | Path) -> Path:
             ) from None
         raise
     _fsync_dir(target.parent)
+    # Temp files of writes a crash (SIGKILL, power loss) cut short; only this process writes here.
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
     return target
 
 

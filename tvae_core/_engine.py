@@ -700,8 +700,9 @@ class Trainer:
             path = Path(self.resume_from)
             state = self.resume_state if self.resume_state is not None else load_checkpoint(path)
             self.load_state(state, path)
-            if self._run is not None and self.is_main:
-                self._run.truncate_metrics(self.epoch)
+        if self._run is not None and self.is_main:
+            # Records past the checkpoint (or of a start killed before its first one) are redone.
+            self._run.truncate_metrics(self.epoch)
         self._write_run_files()
         if self.config.trainer.progress and self.is_main:
             try:
