@@ -336,10 +336,9 @@ def conformance_problems(
     problems: list[str] = []
     try:
         factory = comp.load()
-        schema = comp.settings_model()
-        schema.model_json_schema()
+        comp.settings_model()
     except Exception as exc:
-        return None, [f"{label}: settings schema cannot be built: {type(exc).__name__}: {exc}"]
+        return None, [f"{label}: settings schema cannot be built: {_first_line(exc)}"]
     context = _context_for(kind, factory, dataset)
     given = {
         **{k: v for k, v in context.items() if k not in (settings or {})},
@@ -353,7 +352,7 @@ def conformance_problems(
     try:
         built = checker(comp, validated, label, problems, model, dataset)
     except Exception as exc:
-        problems.append(f"{label}: raised {type(exc).__name__}: {exc}")
+        problems.append(f"{label}: raised {_first_line(exc)}")
         built = None
     return built, problems
 
@@ -390,6 +389,11 @@ def check_component(
     if problems:
         raise ConformanceError("\n".join(problems))
     return built
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def _context_for(kind: str, factory: Any, dataset: Any) -> dict[str, Any]:
