@@ -1,0 +1,239 @@
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tvae_ternary.geometry import expmap0, radius
+from tvae_ternary.plotting import (
+    LatentPlotCallback,
+    disk_coordinates,
+    draw_curves,
+    plot_latent,
+    read_metrics,
+    resolve_checkpoint,
+)
+from tvae_ternary.space import valuation_table
+
+from tvae_core import UsageError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a PNG from its header."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def ternary_eval(
+    n: int = 4, latent_dim: int = 6, seed: int = 0
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Outputs and batch of an evaluation pass: points on the ball, shells by valuation."""
+    gen = torch.Generator().manual_seed(seed)
+    val = valuation_table(n)
+    direction = torch.nn.functional.normalize(torch.randn(3**n, latent_dim, generator=gen), dim=1)
+    tangent = direction * (2.0 - 0.2 * val.double()).unsqueeze(1) / 2
+    index = torch.arange(3**n)
+    trits = torch.stack([(index // 3**k) % 3 - 1 for k in range(n)], 1).float()
+    outputs = {"z_mean": expmap0(tangent, 1.0).float(), "curvature": torch.tensor(1.0)}
+    return outputs, {"x": trits, "index": index, "valuation": val}
+
+
+ball_points = st.integers(1, 40).flatmap(
+    lambda rows: st.tuples(
+        st.lists(st.floats(-3, 3), min_size=rows * 3, max_size=rows * 3),
+        st.floats(0.1, 4.0),
+    ).map(lambda t: (torch.tensor(t[0], dtype=torch.float64).reshape(rows, 3), t[1]))
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(ball_points)
+def test_disk_points_stay_inside_and_keep_their_hyperbolic_radius(
+    case: tuple[torch.Tensor, float],
+) -> None:
+    tangent, c = case
+    z = expmap0(tangent, c)
+    points = torch.from_numpy(disk_coordinates(z, c))
+    assert points.shape == (len(z), 2)
+    assert bool((points.norm(dim=1) < 1.0).all())
+    back = points / math.sqrt(c)  # from the unit disk to the ball of curvature c
+    assert torch.allclose(radius(back, c), radius(z, c), atol=1e-6, rtol=1e-6)
+
+
+def test_disk_coordinates_are_deterministic_and_reject_bad_input() -> None:
+    outputs, _ = ternary_eval()
+    z = outputs["z_mean"]
+    first = disk_coordinates(z)
+    assert (first == disk_coordinates(z.clone())).all()
+    with pytest.raises(ValueError, match="z_mean must be a non-empty"):
+        disk_coordinates(torch.zeros(0, 2))
+    with pytest.raises(ValueError, match="curvature must be a positive number"):
+        disk_coordinates(z, -1.0)
+
+
+def test_plot_latent_writes_a_png(tmp_path: Path) -> None:
+    outputs, batch = ternary_eval()
+    logs = {"val/coverage": 1.0, "val/hierarchy": -0.8, "val/hierarchy_ceiling": -0.83}
+    path = plot_latent(outputs, batch, tmp_path / "latent.png", logs, "test")
+    width, height = png_size(path)
+    assert width > 300 and height > 300
+    with pytest.raises(UsageError, match="no 'z_mean' to plot"):
+        plot_latent({"z": outputs["z_mean"]}, batch, tmp_path / "x.png")
+
+
+def test_metrics_jsonl_to_curves(tmp_path: Path) -> None:
+    records: list[dict[str, Any]] = [
+        {
+            "epoch": e,
+            "step": 4 * (e + 1),
+            "train/loss": 1 / (e + 1),
+            "train/kl": 0.1,
+            "lr": 1e-3,
+            "beta": 0.5,
+        }
+        for e in range(6)
+    ]
+    records[2].update({"val/loss": 0.4, "val/kl": 0.1, "val/coverage": 0.5, "val/hierarchy": "nan"})
+    records[5].update({"val/loss": 0.2, "val/kl": 0.1, "val/coverage": 1.0, "val/hierarchy": -0.8})
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert rows[5]["val/coverage"] == 1.0 and math.isnan(rows[2]["val/hierarchy"])
+    png_size(draw_curves(rows, tmp_path / "curves.png"))
+    (tmp_path / "bad.jsonl").write_text("{}\nnot json\n")
+    with pytest.raises(UsageError, match=r"bad.jsonl:2: not a JSON line"):
+        read_metrics(tmp_path / "bad.jsonl")
+
+
+def fake_trainer(run_dir: Path | None) -> SimpleNamespace:
+    outputs, batch = ternary_eval()
+    return SimpleNamespace(run_dir=run_dir, rank=0, epoch=3, evaluate=lambda: (outputs, batch))
+
+
+def test_callback_draws_the_disk_and_the_curves_at_fit_end(tmp_path: Path) -> None:
+    (tmp_path / "metrics.jsonl").write_text(
+        "".join(json.dumps({"epoch": e, "train/loss": 1.0 / (e + 1)}) + "\n" for e in range(3))
+    )
+    trainer = fake_trainer(tmp_path)
+    cb = LatentPlotCallback(every_n_epochs=2)
+    cb.on_fit_start(trainer)  # type: ignore[arg-type]
+    for epoch in range(3):
+        cb.on_validation_end(epoch, {"val/coverage": 0.75, "val/hierarchy": -0.5})
+        cb.on_epoch_end(epoch, {})
+    cb.on_fit_end(trainer)  # type: ignore[arg-type]
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert names == ["curves.png", "latent.png", "latent_epoch_0002.png"]
+    assert cb.timings_s["fit_end"] > 0
+
+
+def test_callback_without_a_run_folder_draws_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cb = LatentPlotCallback()
+    with caplog.at_level("WARNING", logger="tvae"):
+        cb.on_fit_start(fake_trainer(None))  # type: ignore[arg-type]
+    cb.on_fit_end(fake_trainer(None))  # type: ignore[arg-type]
+    assert "no folder" in caplog.text and cb.written == []
+
+
+def test_bad_callback_settings() -> None:
+    with pytest.raises(ValueError, match="every_n_epochs must be >= 1 or None"):
+        LatentPlotCallback(every_n_epochs=0)
+    with pytest.raises(ValueError, match=r"filename must end in \.png"):
+        LatentPlotCallback(filename="latent.jpg")
+
+
+def test_resolve_checkpoint(tmp_path: Path) -> None:
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises(UsageError, match="no such checkpoint"):
+        resolve_checkpoint(tmp_path, "best")
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"")
+    assert resolve_checkpoint(tmp_path, "best").name == "last.pt"  # falls back to last
+    with pytest.raises(UsageError, match="expected best, last or a checkpoint file"):
+        resolve_checkpoint(tmp_path, "newest")
+
+
+PLUGIN = '''
+import torch
+from tvae_core import hookimpl
+
+
+def reconstruction():
+    """Cross-entropy of the trits."""
+    def loss(outputs, batch):
+        target = (batch["x"].round().long() + 1).reshape(-1)
+        return torch.nn.functional.cross_entropy(outputs["logits"].reshape(-1, 3), target)
+    loss.requires = {"outputs.logits", "batch.x"}
+    return loss
+
+
+@hookimpl
+def tvae_register_datasets(register):
+    register("ternary_ops", "tvae_ternary.data:TernaryOpsDataset")
+
+
+@hookimpl
+def tvae_register_models(register):
+    register("ternary_vae", "tvae_ternary.model:TernaryVAE")
+
+
+@hookimpl
+def tvae_register_losses(register):
+    register("reconstruction", reconstruction)
+
+
+@hookimpl
+def tvae_register_metrics(register):
+    register("coverage", "tvae_ternary.metrics:Coverage")
+    register("hierarchy", "tvae_ternary.metrics:Hierarchy")
+
+
+@hookimpl
+def tvae_register_callbacks(register):
+    register("latent_plot", "tvae_ternary.plotting:LatentPlotCallback")
+'''
+
+
+def test_end_to_end_run_on_n4_then_redraw(tmp_path: Path) -> None:
+    """A real run through the engine draws both plots; ``plot_run`` redraws them from best.pt."""
+    from tvae_ternary.plotting import plot_run
+
+    from tvae_core import PluginManager
+    from tvae_core._config import build_config
+    from tvae_core._engine import Trainer
+
+    plugin = tmp_path / "plot_test_plugin.py"
+    plugin.write_text(PLUGIN)
+    pm = PluginManager([str(plugin), "tvae_callbacks.plugin"], autoload=False)
+    config = {
+        "seed": 0,
+        "epochs": 4,
+        "data": {"name": "ternary_ops", "n_trits": 4, "batch_size": 27},
+        "model": {"name": "ternary_vae", "latent_dim": 4, "hidden_dims": [32]},
+        "optimizer": {"name": "adam", "lr": 0.01},
+        "scheduler": {"name": "constant"},
+        "losses": [{"name": "reconstruction"}],
+        "metrics": ["coverage", "hierarchy"],
+        "callbacks": [
+            {"name": "latent_plot"},
+            {"name": "checkpoint", "save_interval": None, "monitor": "val/coverage", "mode": "max"},
+        ],
+        "trainer": {"val_every": 2, "progress": False},
+        "plugins": {"required": []},
+    }
+    run = tmp_path / "run"
+    summary = Trainer(build_config(config), plugins=pm, run_dir=run).fit()
+    assert summary.status == "completed"
+    png_size(run / "latent.png")
+    png_size(run / "curves.png")
+    written = plot_run(run, "best", tmp_path / "again", plugins=pm)
+    assert sorted(p.name for p in written) == ["curves.png", "latent.png"]
+    png_size(tmp_path / "again" / "latent.png")
