@@ -572,11 +572,13 @@ class Trainer:
         return stop
 
     def _nonfinite(
-        self, epoch: int, step: int, what: str, terms: Mapping[str, Any]
+        self, epoch: int, step: int, what: str, terms: Mapping[str, Any], culprit: str | None = None
     ) -> TrainingError:
         bad = [n for n, t in terms.items() if not bool(torch.isfinite(t.value).all())]
-        blame = f" (loss term {bad[0]!r} = {float(terms[bad[0]].value)})" if bad else ""
-        if not bad:
+        blame = f" (loss term {bad[0]!r} = {float(terms[bad[0]].value.detach())})" if bad else ""
+        if culprit is not None:
+            blame = f" (the gradient of loss term {culprit!r})"
+        elif not bad:
             weights = [n for n, t in terms.items() if not math.isfinite(t.weight)]
             blame = (
                 f" (loss term {weights[0]!r} has weight {terms[weights[0]].weight})"
@@ -590,6 +592,23 @@ class Trainer:
             else "; no checkpoint was written yet"
         )
         return TrainingError(f"non-finite {what} at epoch {epoch}, step {step}{blame}{good}")
+
+    def _gradient_culprit(
+        self, batch: Mapping[str, torch.Tensor], params: list[torch.Tensor]
+    ) -> str | None:
+        """The first loss term whose own gradient is non-finite, from a re-run of the step."""
+        try:
+            with torch.random.fork_rng(devices=[]):
+                result = self.losses.compose(self._forward_model(batch), batch)
+                for name, term in result.terms.items():
+                    grads = torch.autograd.grad(
+                        term.value, params, retain_graph=True, allow_unused=True
+                    )
+                    if any(g is not None and not bool(torch.isfinite(g).all()) for g in grads):
+                        return name
+        except Exception:  # a diagnosis only: the run stops on the gradient either way
+            return None
+        return None
 
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         model, optimizer, losses, cbs = (
@@ -635,7 +654,7 @@ class Trainer:
             else:
                 total.backward()
             cbs.on_after_backward(batch_idx)
-            if clip is not None or distributed:
+            if clip is not None or distributed or check_each_step:
                 max_norm = clip if clip is not None else math.inf
                 norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
                 if self.scaler is None:
@@ -645,7 +664,13 @@ class Trainer:
                                 skipped += 1
                                 optimizer.zero_grad(set_to_none=True)
                                 continue
-                            raise self._nonfinite(epoch, self.global_step, "gradient", result.terms)
+                            raise self._nonfinite(
+                                epoch,
+                                self.global_step,
+                                "gradient",
+                                result.terms,
+                                self._gradient_culprit(batch, params),
+                            )
                     else:
                         epoch_bad |= ~torch.isfinite(norm)
             if self.scaler is not None:
@@ -722,6 +747,10 @@ class Trainer:
                     epoch = self.epoch
                     cbs.on_epoch_start(epoch)
                     logs = self._train_epoch(epoch)
+                    weights_ok = [torch.isfinite(p).all() for p in self.model.parameters()]
+                    if weights_ok and not bool(torch.stack(weights_ok).all()):
+                        # never validate, or save as a checkpoint, weights that are already lost
+                        raise self._nonfinite(epoch, self.global_step, "weights", {})
                     if self.scheduler is not None:
                         self.scheduler.step()
                     last_epoch = epoch + 1 == cfg.epochs

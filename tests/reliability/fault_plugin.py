@@ -133,7 +133,9 @@ class FaultyLoss:
         self.at_step, self.mode, self.times = at_step, mode, times
         self.calls = 0
 
-    def __call__(self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def __call__(
+        self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]
+    ) -> torch.Tensor:
         value = ((outputs["recon"] - batch["x"]) ** 2).mean()
         if not torch.is_grad_enabled():
             return value  # evaluation passes stay clean
@@ -222,7 +224,11 @@ def tvae_register_losses(register: Any) -> None:
 
 @hookimpl
 def tvae_register_models(register: Any) -> None:
-    register("latent_nan_model", LatentNaNModel, description="toy autoencoder with a NaN latent on request")
+    register(
+        "latent_nan_model",
+        LatentNaNModel,
+        description="toy autoencoder with a NaN latent on request",
+    )
 
 
 @hookimpl

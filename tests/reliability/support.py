@@ -60,11 +60,18 @@ def tvae_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "tvae_core", *args]
 
 
-def run_tvae(cwd: Path, *args: str, timeout_s: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+def run_tvae(
+    cwd: Path, *args: str, timeout_s: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
     """Run ``tvae ARGS`` in a subprocess; its result (a SIGKILLed run has returncode -9)."""
     return subprocess.run(
-        tvae_command(*args), cwd=cwd, env=subprocess_env(**env), capture_output=True,
-        text=True, timeout=timeout_s, check=False,
+        tvae_command(*args),
+        cwd=cwd,
+        env=subprocess_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
     )
 
 
@@ -90,4 +97,3 @@ def one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
     return lines[0]
-

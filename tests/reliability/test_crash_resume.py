@@ -59,7 +59,18 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         mp.setenv("TVAE_NO_PLUGIN_COMMANDS", "1")
         mp.delenv("TVAE_CHAOS", raising=False)
         try:
-            main(["run", str(config), *PLUGINS, "--out", str(folder / "out"), "--name", "ref", "--json"])
+            main(
+                [
+                    "run",
+                    str(config),
+                    *PLUGINS,
+                    "--out",
+                    str(folder / "out"),
+                    "--name",
+                    "ref",
+                    "--json",
+                ]
+            )
         except SystemExit as exc:
             assert not exc.code, exc
         finally:
@@ -120,8 +131,12 @@ def _start(cwd: Path, config: Path, resume: bool, kill: Kill) -> subprocess.Pope
     if not kill.external:
         env["TVAE_CHAOS"] = kill.plan
     return subprocess.Popen(
-        tvae_command(*args, *PLUGINS, "--out", "out", "--name", "r"), cwd=cwd, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        tvae_command(*args, *PLUGINS, "--out", str(cwd / "out"), "--name", "r"),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -141,7 +156,9 @@ def _kill_process(proc: subprocess.Popen[str], kill: Kill, ready: Path) -> int:
     return proc.returncode
 
 
-def run_trial(cwd: Path, kills: Iterator[Kill] | list[Kill], capsys: pytest.CaptureFixture[str]) -> Trial:
+def run_trial(
+    cwd: Path, kills: Iterator[Kill] | list[Kill], capsys: pytest.CaptureFixture[str]
+) -> Trial:
     """Start, kill and resume the toy run per ``kills``; finish it in-process."""
     config = write_config(cwd / "crash.yaml", crash_config())
     run = cwd / "out" / "r"
@@ -163,16 +180,39 @@ def run_trial(cwd: Path, kills: Iterator[Kill] | list[Kill], capsys: pytest.Capt
         if code == 0:
             break  # an external kill that came after the end
         if after is None and run.exists():
-            code, _, err = cli(capsys, "run", "--resume", "last", *PLUGINS, "--out", "out", "--name", "r")
+            code, _, err = cli(
+                capsys,
+                "run",
+                "--resume",
+                "last",
+                *PLUGINS,
+                "--out",
+                str(cwd / "out"),
+                "--name",
+                "r",
+            )
             assert code == 2, err
             assert "no checkpoints/last.pt to continue from" in err and "Traceback" not in err
             trial.nothing_to_resume += 1
     epoch = _checkpoint_epoch(run)
     if epoch is None:
-        code, out, err = cli(capsys, "run", str(config), *PLUGINS, "--out", "out", "--name", "r", "--json")
+        code, out, err = cli(
+            capsys, "run", str(config), *PLUGINS, "--out", str(cwd / "out"), "--name", "r", "--json"
+        )
     else:
         trial.resumed_epochs.append(epoch)
-        code, out, err = cli(capsys, "run", "--resume", "last", *PLUGINS, "--out", "out", "--name", "r", "--json")
+        code, out, err = cli(
+            capsys,
+            "run",
+            "--resume",
+            "last",
+            *PLUGINS,
+            "--out",
+            str(cwd / "out"),
+            "--name",
+            "r",
+            "--json",
+        )
     assert code == 0, err
     assert json.loads(out)["status"] == "completed"
     return trial
