@@ -14,7 +14,7 @@ def files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.glob("*.pt")) if folder.exists() else []
 
 
-def hand_written(tmp_path: Path, **kwargs: object) -> tuple[CheckpointCallback, torch.nn.Module]:
+def hand_written(tmp_path: Path, **kwargs: object) -> tuple[CheckpointCallback, torch.nn.Linear]:
     model = torch.nn.Linear(4, 2)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     cb = CheckpointCallback(save_dir=str(tmp_path / "ckpt"), **kwargs)  # type: ignore[arg-type]

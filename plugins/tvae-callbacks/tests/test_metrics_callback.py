@@ -14,18 +14,18 @@ class LazyLogs(Mapping[str, float]):
     """Step logs that count reads, as the engine's lazy logs cost a device sync per read."""
 
     def __init__(self, values: dict[str, float]) -> None:
-        self.values = values
+        self._data = values
         self.reads = 0
 
     def __getitem__(self, key: str) -> float:
         self.reads += 1
-        return self.values[key]
+        return self._data[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
+        return iter(self._data)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self._data)
 
 
 def test_step_logs_are_read_only_on_logging_steps(caplog: pytest.LogCaptureFixture) -> None:

@@ -237,3 +237,24 @@ def test_end_to_end_run_on_n4_then_redraw(tmp_path: Path) -> None:
     written = plot_run(run, "best", tmp_path / "again", plugins=pm)
     assert sorted(p.name for p in written) == ["curves.png", "latent.png"]
     png_size(tmp_path / "again" / "latent.png")
+
+
+def test_plot_command(tmp_path: Path) -> None:
+    import typer
+    from tvae_ternary.plotting import register_plot_command
+    from typer.testing import CliRunner
+
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """tvae"""
+
+    register_plot_command(app)
+    runner = CliRunner()
+    result = runner.invoke(app, ["plot", "--help"])
+    assert result.exit_code == 0
+    assert "--checkpoint" in result.output and "best, last, or a checkpoint file" in result.output
+    result = runner.invoke(app, ["plot", str(tmp_path / "missing")])
+    assert isinstance(result.exception, UsageError)
+    assert "no such run folder" in str(result.exception)

@@ -124,9 +124,15 @@ class CheckpointCallback(Callback):
         done = epoch + 1
         if self.save_interval is not None and done % self.save_interval == 0:
             name = f"epoch_{done:04d}.pt"
+            # Listed before saving, so that the file's own callback state names it (a run
+            # resumed from it prunes it in turn); pruned after, so that a failed save leaves
+            # the older files in place.
+            previous = self.periodic
+            self.periodic = [p for p in previous if p != name] + [name]
             if self._save(name, done, logs):
-                self.periodic = [p for p in self.periodic if p != name] + [name]
                 self._prune()
+            else:
+                self.periodic = previous
         if not self.save_best:
             return
         found = read_metric(self.monitor, logs)
