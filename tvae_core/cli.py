@@ -298,6 +298,40 @@ def plugins_cmd(
     _console().print(table)
 
 
+@plugins_app.command("check")
+def plugins_check(
+    spec: str | None = typer.Argument(
+        None,
+        help="Entry-point name, distribution, project folder, .py file or module (default: all installed).",
+        show_default=False,
+    ),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Check a plugin for its author: hooks, signatures, component interfaces, settings schemas."""
+    from tvae_core._plugin_check import check_plugin
+
+    report = check_plugin(spec)
+    if json_out:
+        _print_json(report.as_dict())
+    else:
+        typer.echo(report.render())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("new-plugin")
+def new_plugin(
+    name: str = typer.Argument(
+        ..., help="The plugin's name, e.g. 'centroid' (distribution tvae-centroid)."
+    ),
+    directory: Path = typer.Option(Path("."), "--dir", help="Where to create the project folder."),
+) -> None:
+    """Create a ready-to-install plugin package with an example loss, callback and tests."""
+    from tvae_core._scaffold import create_plugin, next_steps
+
+    typer.echo(next_steps(create_plugin(name, directory)))
+
+
 @app.command()
 def show(
     kind: str = typer.Argument(..., help=f"One of: {', '.join(KINDS)}."),
