@@ -1,0 +1,45 @@
+"""Riemannian optimizers for tvae: geoopt on manifold parameters, fused torch on the rest.
+
+``RiemannianAdam`` and ``RiemannianSGD`` are drop-ins for geoopt's optimizers of the same
+names (``RiemannianAdam(model.parameters(), lr=1e-3)``): parameters that are
+``geoopt.ManifoldParameter``s get geoopt's Riemannian update, every other tensor gets
+torch's own (fused) Adam or SGD with the same hyperparameters, behind one
+``torch.optim.Optimizer``. In a tvae config they are the optimizers ``riemannian_adam``
+and ``riemannian_sgd``.
+
+The names are imported on first use, so that importing the plugin does not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "RiemannianAdam": "tvae_geoopt._optimizers",
+    "RiemannianSGD": "tvae_geoopt._optimizers",
+    "SplitOptimizer": "tvae_geoopt._split",
+    "is_manifold_tensor": "tvae_geoopt._split",
+}
+
+__all__ = ["RiemannianAdam", "RiemannianSGD", "SplitOptimizer", "__version__", "is_manifold_tensor"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tvae_geoopt' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from tvae_geoopt._optimizers import RiemannianAdam, RiemannianSGD
+    from tvae_geoopt._split import SplitOptimizer, is_manifold_tensor
