@@ -46,6 +46,13 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{sec:02d}" if hours else f"{minutes}:{sec:02d}"
 
 
+def _short(key: str) -> str:
+    """A compact label for the live display: ``train/loss`` -> ``train``, ``val/coverage`` -> ``coverage``."""
+    if key in ("train/loss", "val/loss"):
+        return key.split("/")[0]
+    return key.rpartition("/")[2]
+
+
 def summarize_epoch(logs: Mapping[str, Any], max_metrics: int = 4) -> dict[str, float]:
     """The values worth a glance: train/val loss, key validation metrics, beta.
 
@@ -157,15 +164,26 @@ class ProgressCallback(Callback):
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+        from rich.table import Column
 
+        def fixed(width: int) -> Column:
+            return Column(no_wrap=True, min_width=width)
+
+        # Fixed-width bars and counters; the metrics text takes what is left and is cut with
+        # an ellipsis on a narrow terminal, never squeezing the bars.
         self._progress = Progress(
-            TextColumn("{task.description:>6}"),
-            BarColumn(bar_width=30),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("left"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
+            TextColumn("{task.description:>5}", table_column=fixed(5)),
+            BarColumn(bar_width=16, table_column=fixed(16)),
+            MofNCompleteColumn(table_column=fixed(9)),
+            TimeElapsedColumn(table_column=fixed(7)),
+            TextColumn("left", table_column=fixed(4)),
+            TimeRemainingColumn(table_column=fixed(7)),
+            TextColumn(
+                "{task.fields[info]}",
+                table_column=Column(
+                    no_wrap=True, overflow="ellipsis", max_width=max(12, self.console.width - 56)
+                ),
+            ),
             console=self.console,
             auto_refresh=False,
             transient=False,
@@ -212,7 +230,7 @@ class ProgressCallback(Callback):
         if not self.enabled:
             return
         values = summarize_epoch(logs)
-        self._summary = "  ".join(f"{k} {_fmt(v)}" for k, v in values.items())
+        self._summary = "  ".join(f"{_short(k)} {_fmt(v)}" for k, v in values.items())
         if self._progress is not None:
             assert self._epoch_task is not None and self._step_task is not None
             steps = self._steps or self._batches_done
@@ -223,7 +241,9 @@ class ProgressCallback(Callback):
         done = epoch + 1
         if done % self.every_n_epochs and done != self.total_epochs:
             return
-        self.console.print(self._plain_line(epoch, values), markup=False, highlight=False)
+        self.console.print(
+            self._plain_line(epoch, values), markup=False, highlight=False, soft_wrap=True
+        )
         self.lines_printed += 1
 
     def _plain_line(self, epoch: int, values: Mapping[str, float]) -> str:

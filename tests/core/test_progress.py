@@ -92,7 +92,7 @@ def test_terminal_mode_draws_bars_and_reads_logs_only_when_it_redraws() -> None:
     drive(cb, epochs=2, steps=500, logs=logs)
     assert logs.reads <= 1  # one redraw at most in the hour-long refresh window
     text = out.getvalue()
-    assert "epoch" in text and "step" in text and "2/2" in text and "val/coverage 0.9" in text
+    assert "epoch" in text and "step" in text and "2/2" in text and "coverage 0.9" in text
 
 
 def test_disabled_prints_nothing() -> None:
