@@ -212,3 +212,26 @@ def test_console_script_end_to_end(toy_file: Path, tmp_path: Path) -> None:
 
 def _names(rows: list[dict[str, Any]]) -> set[str]:
     return {r["name"] for r in rows}
+
+
+def test_new_plugin_then_check_it(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = cli(capsys, "new-plugin", "centroid", "--dir", str(tmp_path))
+    assert code == 0 and "pip install -e" in out
+    project = tmp_path / "tvae-centroid"
+    assert (project / "pyproject.toml").is_file()
+    code, out, _ = cli(capsys, "plugins", "check", str(project), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"] is True
+    assert any("centroid_latent_norm" in line for line in report["passed"])
+
+
+def test_plugins_check_reports_a_broken_plugin(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken_hooks.py"
+    broken.write_text(
+        "from tvae_core import hookimpl\n\n@hookimpl\ndef tvae_register_loss(register):\n    pass\n"
+    )
+    code, out, _ = cli(capsys, "plugins", "check", str(broken))
+    assert code == 1
+    assert "tvae_register_loss" in out and "fix:" in out
