@@ -103,8 +103,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             "zip" in text.lower() or "eof" in text.lower() or "archive" in text.lower()
         ):
             reason = "the file is truncated or not a torch checkpoint"
-        else:
-            reason = f"{type(exc).__name__}: {text}"
+        else:  # a cut or damaged file fails in many ways (OSError, UnpicklingError, ...)
+            reason = (
+                "the file is truncated, damaged or not a torch checkpoint "
+                f"({type(exc).__name__}: {text[:200]})"
+            )
         raise CheckpointError(f"{p}: cannot load checkpoint: {reason}") from None
     if not isinstance(obj, dict):
         raise CheckpointError(
@@ -118,6 +121,27 @@ def check_run_checkpoint(ckpt: Mapping[str, Any], path: str | Path) -> None:
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path}: not a tvae run checkpoint: missing {', '.join(missing)}")
+    # A hand-edited or foreign file can hold the keys with other types; say so in one line.
+    expected: dict[str, tuple[type, ...]] = {
+        "epoch": (int,),
+        "global_step": (int,),
+        "model_state_dict": (Mapping,),
+        "optimizer_state_dict": (Mapping,),
+        "config": (Mapping,),
+    }
+    for key, types in expected.items():
+        value = ckpt.get(key, 0)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise CheckpointError(
+                f"{path}: not a tvae run checkpoint: {key} holds a {type(value).__name__}"
+            )
+    if ckpt["epoch"] < 0 or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor)
+        for k, v in ckpt["model_state_dict"].items()
+    ):
+        raise CheckpointError(
+            f"{path}: not a tvae run checkpoint: a negative epoch or weights that are not tensors"
+        )
 
 
 def load_model_state(model: torch.nn.Module, state: Mapping[str, Any], path: str | Path) -> None:

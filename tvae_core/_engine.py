@@ -533,6 +533,7 @@ class Trainer:
             return
         import tvae_core
 
+        self._run.ensure()
         self._run.write_config(self.config.to_yaml())
         self._run.write_run_info(
             {
@@ -599,7 +600,7 @@ class Trainer:
         """The first loss term whose own gradient is non-finite, from a re-run of the step."""
         try:
             with torch.random.fork_rng(devices=[]):
-                result = self.losses.compose(self._forward_model(batch), batch)
+                result = self.losses.compose(self.model(batch), batch)  # no DDP hooks
                 for name, term in result.terms.items():
                     grads = torch.autograd.grad(
                         term.value, params, retain_graph=True, allow_unused=True

@@ -49,7 +49,12 @@ def new_run_name() -> str:
 class RunDir:
     """The files of one run; only rank 0 of a distributed run writes them."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, unique: bool = False) -> None:
+        self._unique = unique  # a name from the time: move to the next free one on creation
+        self._created = False
+        self._at(path)
+
+    def _at(self, path: Path) -> None:
         self.path = path
         self.checkpoints = path / "checkpoints"
         self.config_file = path / "config.yaml"
@@ -75,11 +80,27 @@ class RunDir:
                 f"run folder {path} already holds a run; pick another --name or continue it "
                 f"with --resume last --name {name}"
             )
+        return cls(path, unique=name is None)
+
+    def ensure(self) -> None:
+        """Create the folder, at the first write: a run that fails to start leaves none behind."""
+        if self._created:
+            return
+        base, i = self.path, 1
         try:
-            (path / "checkpoints").mkdir(parents=True, exist_ok=True)
+            while self._unique:
+                try:
+                    self.path.mkdir(parents=True)
+                    break
+                except FileExistsError:  # another run took the name since create()
+                    self._at(base.parent / f"{base.name}-{i}")
+                    i += 1
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UsageError(f"cannot create run folder {path}: {exc.strerror or exc}") from None
-        return cls(path)
+            raise UsageError(
+                f"cannot create run folder {self.path}: {exc.strerror or exc}"
+            ) from None
+        self._created = True
 
     def write_config(self, yaml_text: str) -> None:
         write_text_atomic(self.config_file, yaml_text)

@@ -13,7 +13,9 @@ so the same config runs unharmed in-process and crashes in a subprocess::
     save:N:F            SIGKILL during the N-th checkpoint write of the process (from 1),
                         after a fraction F of the file's bytes reached the disk
     replaced:N          SIGKILL right after the N-th checkpoint's rename, before the folder's fsync
-    slow_save:S         sleep S seconds before each checkpoint write (a window for signals)
+    slow_save:S         sleep S seconds before each checkpoint write (a window for signals);
+                        with ``TVAE_CHAOS_READY`` set, ``<ready>.saving`` marks the first sleep
+    signal:NAME:K       send the process signal NAME (SIGINT, SIGTERM) after optimizer step K
 
 Several plans may be joined with commas. ``TVAE_CHAOS_READY``, when set, names a file the
 ``chaos`` callback creates when training starts (so a harness can time external kills).
@@ -62,6 +64,9 @@ def _install_save_faults(plan: Mapping[str, list[str]]) -> None:
     def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
         count["save"] += 1
         if "slow_save" in plan:
+            ready = os.environ.get(READY_ENV)
+            if ready:
+                Path(ready + ".saving").touch()
             time.sleep(float(plan["slow_save"][0]))
         if "save" in plan and count["save"] == int(plan["save"][0]) and hasattr(f, "write"):
             buf = io.BytesIO()
@@ -107,8 +112,11 @@ class Chaos(Callback):
             Path(ready).write_text(str(trainer.global_step))
 
     def on_batch_end(self, batch_idx: int, logs: Mapping[str, float]) -> None:
-        if "step" in self.plan and self.trainer.global_step == int(self.plan["step"][0]):
+        step = self.trainer.global_step
+        if "step" in self.plan and step == int(self.plan["step"][0]):
             _die()
+        if "signal" in self.plan and step == int(self.plan["signal"][1]):
+            os.kill(os.getpid(), signal.Signals[self.plan["signal"][0]])
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> None:
         if "epoch_end" in self.plan and epoch == int(self.plan["epoch_end"][0]):
