@@ -52,6 +52,8 @@ class Target:
     path: str | None = None  # or the .py file
     sys_path: list[str] = field(default_factory=list)
     autoload: bool = False  # entry points load as installed, with the others blocked
+    distribution: str | None = None  # a project folder's, read from its pyproject
+    version: str | None = None
 
 
 @dataclass
@@ -163,9 +165,15 @@ def _from_project(directory: Path, report: CheckReport) -> list[Target]:
             )
     src = directory / "src"
     root = str(src if src.is_dir() else directory)
+    dist, version = project.get("name"), project.get("version")
     return [
         Target(
-            name, [f"{value.partition(':')[0]}"], module=value.partition(":")[0], sys_path=[root]
+            name,
+            [],
+            module=value.partition(":")[0],
+            sys_path=[root],
+            distribution=str(dist) if dist else None,
+            version=str(version) if version else None,
         )
         for name, value in eps.items()
     ]
@@ -415,6 +423,18 @@ def _check_target(target: Target, report: CheckReport) -> None:
     with _extra_sys_path(target.sys_path):
         try:
             pm = PluginManager(target.specs, autoload=target.autoload)
+            if target.sys_path and target.module is not None:
+                # A project folder: load its module under its entry-point name, uninstalled.
+                module = target.module
+                pm.load()
+                pm._add(
+                    target.name,
+                    module,
+                    "project",
+                    target.distribution,
+                    target.version,
+                    lambda: importlib.import_module(module),
+                )
             plugins = pm.plugins()
         except Exception as exc:  # a usage error from a spec, or worse
             report.add("error", f"plugin {target.name!r}", f"cannot be loaded: {_first_line(exc)}")

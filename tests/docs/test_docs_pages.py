@@ -91,3 +91,21 @@ def test_every_page_is_in_the_navigation() -> None:
     generated = {"reference/hooks.md", "reference/components.md", "reference/cli.md"}
     for page in pages | generated:
         assert page in nav, page
+
+
+def test_the_tutorials_check_output_is_what_the_example_plugin_gets() -> None:
+    import re
+
+    from tvae_core._plugin_check import check_plugin
+
+    shown = next(
+        b for b in blocks("plugins/writing.md", "text") if "$ tvae plugins check" in b.code
+    )
+    expected = shown.code.strip().splitlines()[2:]  # after the prompt and the header line
+    report = check_plugin(str(ROOT / "examples" / "tvae-example-plugin"))
+    actual = report.render().splitlines()[1:]
+
+    def timeless(lines: list[str]) -> list[str]:
+        return [re.sub(r"imports in \d+ ms", "imports in N ms", line) for line in lines]
+
+    assert timeless(actual) == timeless(expected)
