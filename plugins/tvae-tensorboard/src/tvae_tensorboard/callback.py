@@ -195,27 +195,61 @@ class TensorBoardCallback(Callback):
         columns = {
             k: v for k, v in batch.items() if hasattr(v, "dim") and v.dim() == 1 and len(v) == rows
         }
-        chosen = mat.detach().float().cpu()
-        metadata: list[list[str]] | None = None
-        header: list[str] | None = None
         if keep is not None:
-            chosen = chosen[keep]
+            mat = mat[keep.to(mat.device)]
             columns = {k: v[keep.to(v.device)] for k, v in columns.items()}
-        if columns:
-            header = list(columns)
-            values = [v.detach().cpu().tolist() for v in columns.values()]
-            metadata = [[str(col[i]) for col in values] for i in range(len(chosen))]
-            if len(header) == 1:
-                metadata = [row[0] for row in metadata]  # type: ignore[misc]
-                header = None
         assert self.buffer is not None
-        self.buffer.writer.add_embedding(
-            chosen,
-            metadata=metadata,
-            metadata_header=header,
-            global_step=int(getattr(trainer, "epoch", 0) or 0),
+        write_projector(
+            self.buffer.tensorboard_dir,
+            mat.detach().float().cpu().numpy(),
+            {k: v.detach().cpu().tolist() for k, v in columns.items()},
             tag=self.embedding_key,
+            step=int(getattr(trainer, "epoch", 0) or 0),
         )
+
+
+def write_projector(
+    log_dir: Path, mat: Any, columns: Mapping[str, list[Any]], tag: str, step: int
+) -> Path:
+    """Write an embedding for TensorBoard's projector: ``<log_dir>/<step:05d>/<tag>/``.
+
+    Lays out the files as ``SummaryWriter.add_embedding`` does (``tensors.tsv``,
+    ``metadata.tsv`` and an entry in ``projector_config.pbtxt``), but formats the matrix with
+    numpy: torch's writer converts element by element, ~15x slower for 19,683 x 16 values.
+    Existing entries of ``projector_config.pbtxt`` are kept, except one of the same tensor.
+    """
+    import numpy as np
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector import ProjectorConfig
+
+    subdir = f"{step:05d}/{tag.replace('/', '_')}"
+    folder = log_dir / subdir
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savetxt(folder / "tensors.tsv", mat, fmt="%.7g", delimiter="\t")
+    config = ProjectorConfig()
+    config_path = log_dir / "projector_config.pbtxt"
+    if config_path.is_file():
+        text_format.Parse(config_path.read_text(encoding="utf-8"), config)
+    name = f"{tag}:{step:05d}"
+    kept = [e for e in config.embeddings if e.tensor_name != name]
+    del config.embeddings[:]
+    config.embeddings.extend(kept)
+    info = config.embeddings.add()
+    info.tensor_name = name
+    info.tensor_path = f"{subdir}/tensors.tsv"
+    if columns:
+        header = list(columns)
+        values = list(columns.values())
+        if len(header) == 1:
+            lines = [str(v) for v in values[0]]
+        else:
+            lines = ["\t".join(header)] + [
+                "\t".join(map(str, row)) for row in zip(*values, strict=True)
+            ]
+        (folder / "metadata.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        info.metadata_path = f"{subdir}/metadata.tsv"
+    config_path.write_text(text_format.MessageToString(config), encoding="utf-8")
+    return folder
 
 
 def _strided(rows: int, limit: int | None) -> torch.Tensor | None:
