@@ -73,3 +73,18 @@ def run_python(*parts: Block, namespace: dict[str, Any] | None = None) -> dict[s
                 pytest.skip(f"{block.id}: {name} (a first-party plugin) is not installed")
             raise
     return ns
+
+
+def skip_unless_registered(config: Any, pm: Any) -> None:
+    """Skip the test when a component the config names is not registered here."""
+    names = [("dataset", config.data.name), ("model", config.model.name)]
+    names += [("optimizer", config.optimizer.name)]
+    if config.scheduler is not None:
+        names.append(("scheduler", config.scheduler.name))
+    names += [("loss", c.name) for c in config.losses] + [
+        ("metric", c.name) for c in config.metrics
+    ]
+    names += [("callback", c.name) for c in config.callbacks]
+    missing = [f"{kind} {name}" for kind, name in names if (kind, name) not in pm.registry]
+    if missing:
+        pytest.skip(f"not registered by the plugins installed here: {', '.join(missing)}")

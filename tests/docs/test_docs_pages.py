@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.docs.blocks import DOCS, ROOT, Block, blocks, run_python, skip_unless_importable
+from tests.docs.blocks import (
+    DOCS,
+    ROOT,
+    Block,
+    blocks,
+    run_python,
+    skip_unless_importable,
+    skip_unless_registered,
+)
 
 PAGES = [
     "index.md",
@@ -53,14 +61,7 @@ def test_yaml_block_is_a_valid_config(block: Block) -> None:
 
     config = build_config(merge_with_default(yaml.safe_load(block.code)), source=block.id)
     pm = PluginManager()
-    names = [("dataset", config.data.name), ("model", config.model.name)]
-    names += [("loss", c.name) for c in config.losses] + [
-        ("metric", c.name) for c in config.metrics
-    ]
-    names += [("callback", c.name) for c in config.callbacks]
-    missing = [f"{kind} {name}" for kind, name in names if (kind, name) not in pm.registry]
-    if missing:
-        pytest.skip(f"not installed here: {', '.join(missing)}")
+    skip_unless_registered(config, pm)
     plan_run(config, pm, source=block.id)
 
 

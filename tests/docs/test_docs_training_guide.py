@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.docs.blocks import Block, blocks, run_python, skip_unless_importable
+from tests.docs.blocks import (
+    Block,
+    blocks,
+    run_python,
+    skip_unless_importable,
+    skip_unless_registered,
+)
 
 PAGE = "guide/training.md"
 PYTHON = blocks(PAGE, "python")
@@ -105,10 +111,7 @@ def test_yaml_block_is_a_valid_config_section(block: Block) -> None:
     data = merge_with_default(yaml.safe_load(block.code), base=SMALL_CONFIG)
     config = build_config(data, source=block.id)
     pm = PluginManager()
-    missing = [c.name for c in config.callbacks if ("callback", c.name) not in pm.registry]
-    if missing:
-        pytest.skip(f"callbacks {missing} are not installed")
-    skip_unless_importable("import tvae_ternary\nimport tvae_losses")
+    skip_unless_registered(config, pm)
     plan_run(config, pm, source=block.id)
 
 
