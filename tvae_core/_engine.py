@@ -34,9 +34,9 @@ from tvae_core._checkpoint import (
 )
 from tvae_core._config import RunConfig
 from tvae_core._constants import TRAIN_PREFIX, VAL_PREFIX
-from tvae_core._errors import CheckpointError, ConfigError, PluginError, TrainingError
+from tvae_core._errors import CheckpointError, ConfigError, PluginError, TrainingError, TvaeError
 from tvae_core._losses import LossRegistry, required_keys
-from tvae_core._plugins import PluginManager
+from tvae_core._plugins import PluginManager, _describe
 from tvae_core._rundir import RunDir, monotonic, utc_now
 
 LAST = "last.pt"
@@ -215,8 +215,9 @@ class Trainer:
             torch.set_num_threads(cfg.trainer.num_threads)
         seed_everything(cfg.seed)
         planned = {p.where: p for p in _build.plan_run(cfg, self.plugins, self.source)}
+        self._owners: dict[int, str] = {}  # id of a built component (or its code) -> who it is
 
-        self.dataset = _build.build(planned["data"])
+        self.dataset = self._make(planned["data"])
         for attr in ("setup", "train_batches", "eval_batches", "num_train_batches"):
             if not callable(getattr(self.dataset, attr, None)):
                 raise PluginError(
@@ -231,23 +232,23 @@ class Trainer:
         model_plan = _build.plan(
             self.plugins, "model", cfg.model, "model", context=context, source=self.source
         )
-        self.model = _build.build(model_plan)
+        self.model = self._make(model_plan)
         if not isinstance(self.model, torch.nn.Module):
             raise PluginError(
                 f"model: {model_plan.component.origin} built a {type(self.model).__name__}, not a torch.nn.Module"
             )
         self.model.to(self.device)
 
-        self.optimizer = _build.build(planned["optimizer"], self.model.parameters())
+        self.optimizer = self._make(planned["optimizer"], self.model.parameters())
         self.scheduler = None
         if "scheduler" in planned:
-            self.scheduler = _build.build(planned["scheduler"], self.optimizer)
+            self.scheduler = self._make(planned["scheduler"], self.optimizer)
 
         self.losses = LossRegistry()
         self._loss_components = {}
         for i, entry in enumerate(cfg.losses):
             p = planned[f"losses[{i}]"]
-            fn = _build.build(p)
+            fn = self._make(p)
             if not callable(fn):
                 raise PluginError(
                     f"losses[{i}]: {p.component.origin} built a {type(fn).__name__}, which is not callable"
@@ -258,12 +259,12 @@ class Trainer:
         self._metric_components = {}
         for i, metric_entry in enumerate(cfg.metrics):
             p = planned[f"metrics[{i}]"]
-            self.metrics[metric_entry.name] = _build.build(p)
+            self.metrics[metric_entry.name] = self._make(p)
             self._metric_components[metric_entry.name] = p
         cbs = []
         for i, _entry in enumerate(cfg.callbacks):
             p = planned[f"callbacks[{i}]"]
-            cb = _build.build(p)
+            cb = self._make(p)
             if not isinstance(cb, Callback):
                 raise PluginError(
                     f"callbacks[{i}]: {p.component.origin} built a {type(cb).__name__}, not a tvae_core.Callback"
@@ -284,6 +285,51 @@ class Trainer:
             self._forward_model = torch.compile(self._forward_model)
         self._built = True
         return self
+
+    def _make(self, planned: _build.Planned, *leading: Any) -> Any:
+        """Build one component; whatever its factory raises becomes one line naming it."""
+        try:
+            obj = _build.build(planned, *leading)
+        except TvaeError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"{planned.where}: {planned.kind} {planned.component.name!r} of "
+                f"{planned.component.origin} failed to build: {_describe(exc)}"
+            ) from exc
+        who = f"{planned.where}: {planned.kind} {planned.component.name!r} of {planned.component.origin}"
+        self._owners[id(obj)] = who
+        code = getattr(obj, "__code__", None)  # a function component (a metric closure)
+        if code is not None:
+            self._owners[id(code)] = who
+        return obj
+
+    def _component_fault(self, exc: BaseException) -> TrainingError | None:
+        """One line naming the component whose code raised ``exc`` (None: no component did)."""
+        if not isinstance(exc, Exception) or isinstance(exc, TvaeError):
+            return None
+        owners = getattr(self, "_owners", {})
+        frames = []
+        tb = exc.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame)
+            tb = tb.tb_next
+        for frame in reversed(frames):  # the innermost component frame is the one to blame
+            obj = frame.f_locals.get("self")
+            who = owners.get(id(obj)) if obj is not None else None
+            who = who or owners.get(id(frame.f_code))
+            if who is not None:
+                last = self.checkpoint_dir / LAST if self.checkpoint_dir is not None else None
+                good = (
+                    f"; last good checkpoint: {last}"
+                    if last is not None and last.exists()
+                    else "; no checkpoint was written yet"
+                )
+                return TrainingError(
+                    f"{who} raised {_describe(exc)} at epoch {self.epoch}, "
+                    f"step {self.global_step}{good}"
+                )
+        return None
 
     def _init_distributed(self) -> None:
         world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -330,7 +376,11 @@ class Trainer:
 
     def _check_required_keys(self) -> None:
         """Every loss and metric must find the keys it reads, before the first step."""
-        batch = next(iter(self.dataset.eval_batches()))
+        batch = next(iter(self.dataset.eval_batches()), None)
+        if batch is None:
+            raise PluginError(
+                f"data: dataset {self.config.data.name!r} yields no evaluation batch (is it empty?)"
+            )
         probe = {k: v[:2] for k, v in batch.items()}
         with torch.random.fork_rng(devices=[]), torch.no_grad():
             was_training = self.model.training
@@ -814,11 +864,14 @@ class Trainer:
             summary = self._finish(status, reason, start, None)
             raise
         except BaseException as exc:
+            fault = self._component_fault(exc)
             status, reason = "failed", f"{type(exc).__name__}: {exc}"
-            error = str(exc)
+            error = str(exc) if fault is None else str(fault)
             with contextlib.suppress(Exception):
                 cbs.on_exception(exc)
             summary = self._finish(status, reason, start, error)
+            if fault is not None:
+                raise fault from exc
             raise
         finally:
             if summary is None:

@@ -456,7 +456,8 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except TvaeError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        typer.echo(f"error: {'; '.join(lines)}", err=True)  # always one line
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
