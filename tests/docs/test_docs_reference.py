@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,7 @@ class _Documented:
     __name__ = "documented"
 
     @hookimpl
-    def tvae_register_losses(self, register):  # type: ignore[no-untyped-def]
+    def tvae_register_losses(self, register: Any) -> None:
         register("documented_loss", "tvae_core.testing:TinyKL", description="A documented loss")
 
 

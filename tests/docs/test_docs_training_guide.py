@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -27,7 +28,7 @@ from tests.docs.blocks import (
 
 PAGE = "guide/training.md"
 PYTHON = blocks(PAGE, "python")
-SMALL_CONFIG = {
+SMALL_CONFIG: dict[str, Any] = {
     "seed": 0,
     "epochs": 2,
     "data": {"name": "ternary_ops", "n_trits": 3, "batch_size": 9},
