@@ -11,7 +11,8 @@ valuations belong), its length is kept, and exp_0 in 2-D maps it back. So every 
 hyperbolic radius exactly (valuation shells show as rings) and stays inside the disk.
 Coordinates are scaled by sqrt(c) so that the boundary is the unit circle for any curvature.
 
-matplotlib (Agg backend) and torch are imported inside the functions that need them.
+matplotlib (its object API on the Agg canvas, never pyplot, so a user's backend is left alone)
+and torch are imported inside the functions that need them.
 """
 
 from __future__ import annotations
@@ -104,46 +105,45 @@ def draw_latent(
     3-adic tree stay visible over the thousands at valuation 0.
     """
     import numpy as np
+    from matplotlib import colormaps
+    from matplotlib.patches import Circle
 
-    plt = _pyplot()
     path = Path(path)
-    fig, ax = plt.subplots(figsize=(6.4, 6.0), dpi=dpi)
-    try:
-        ax.add_patch(plt.Circle((0.0, 0.0), 1.0, fill=False, color="0.2", linewidth=1.0))
-        if valuation is None:
-            ax.scatter(points[:, 0], points[:, 1], s=2, color="tab:blue", linewidths=0)
-        else:
-            valuation = np.asarray(valuation)
-            order = np.argsort(valuation, kind="stable")
-            top = int(valuation.max())
-            from matplotlib.colors import BoundaryNorm
+    fig = _figure((6.4, 6.0), dpi)
+    ax = fig.add_subplot()
+    ax.add_patch(Circle((0.0, 0.0), 1.0, fill=False, color="0.2", linewidth=1.0))
+    if valuation is None:
+        ax.scatter(points[:, 0], points[:, 1], s=2, color="tab:blue", linewidths=0)
+    else:
+        valuation = np.asarray(valuation)
+        order = np.argsort(valuation, kind="stable")
+        top = int(valuation.max())
+        from matplotlib.colors import BoundaryNorm
 
-            cmap = plt.get_cmap("viridis", top + 1)
-            norm = BoundaryNorm(np.arange(-0.5, top + 1.5), cmap.N)
-            v = valuation[order]
-            scatter = ax.scatter(
-                points[order, 0],
-                points[order, 1],
-                c=v,
-                cmap=cmap,
-                norm=norm,
-                s=2.0 + 6.0 * v,
-                linewidths=0,
-                rasterized=True,
-            )
-            bar = fig.colorbar(scatter, ax=ax, ticks=range(top + 1), fraction=0.046, pad=0.04)
-            bar.set_label("3-adic valuation v")
-        ax.set_xlim(-1.05, 1.05)
-        ax.set_ylim(-1.05, 1.05)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(title, fontsize=10)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.9)
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
+        cmap = colormaps["viridis"].resampled(top + 1)
+        norm = BoundaryNorm(np.arange(-0.5, top + 1.5), cmap.N)
+        v = valuation[order]
+        scatter = ax.scatter(
+            points[order, 0],
+            points[order, 1],
+            c=v,
+            cmap=cmap,
+            norm=norm,
+            s=2.0 + 6.0 * v,
+            linewidths=0,
+            rasterized=True,
+        )
+        bar = fig.colorbar(scatter, ax=ax, ticks=range(top + 1), fraction=0.046, pad=0.04)
+        bar.set_label("3-adic valuation v")
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.9)
+    fig.savefig(path)
     return path
 
 
@@ -185,7 +185,6 @@ def draw_curves(rows: Sequence[Mapping[str, float]], path: str | Path, dpi: int 
     Loss panel: ``train/*`` and the ``val/*`` twins of loss terms (log scale when all positive).
     Metric panel: the other ``val/*`` keys (coverage, hierarchy, ...), with ceilings dashed.
     """
-    plt = _pyplot()
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys]
@@ -196,58 +195,56 @@ def draw_curves(rows: Sequence[Mapping[str, float]], path: str | Path, dpi: int 
     metric_keys = [k for k in keys if k.startswith("val/") and k not in loss_keys]
     schedule_keys = [k for k in ("lr", "beta") if k in keys]
     panels = [p for p in (loss_keys, metric_keys, schedule_keys) if p]
-    fig, axes = plt.subplots(
-        1, max(1, len(panels)), figsize=(5.0 * max(1, len(panels)), 4.0), dpi=dpi, squeeze=False
-    )
-    try:
-        for ax, panel in zip(axes[0], panels, strict=False):
-            if panel is loss_keys:
-                positive = True
-                for key in panel:
-                    xs, ys = _series(rows, key)
-                    style = "--" if key.startswith("val/") else "-"
-                    ax.plot(xs, ys, style, label=key, marker="." if len(xs) < 30 else None)
-                    positive &= all(y > 0 for y in ys if math.isfinite(y))
-                if positive:
-                    ax.set_yscale("log")
-                ax.set_title("losses (unweighted)")
-            elif panel is metric_keys:
-                for key in panel:
-                    xs, ys = _series(rows, key)
-                    if key.endswith("_ceiling"):
-                        ax.plot(xs, ys, ":", color="0.4", label=key)
-                    else:
-                        ax.plot(xs, ys, "-", marker="o", markersize=3, label=key)
-                ax.set_title("validation metrics")
-            else:
-                for key in panel:
-                    xs, ys = _series(rows, key)
-                    ax.plot(xs, ys, "-", label=key)
-                ax.set_yscale(
-                    "log" if all(y > 0 for k in panel for y in _series(rows, k)[1]) else "linear"
-                )
-                ax.set_title("schedule")
-            ax.set_xlabel("epoch")
-            ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=7)
-        if not panels:
-            axes[0][0].text(0.5, 0.5, "no metrics recorded", ha="center", va="center")
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
+    fig = _figure((5.0 * max(1, len(panels)), 4.0), dpi)
+    axes = fig.subplots(1, max(1, len(panels)), squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=False):
+        if panel is loss_keys:
+            positive = True
+            for key in panel:
+                xs, ys = _series(rows, key)
+                style = "--" if key.startswith("val/") else "-"
+                ax.plot(xs, ys, style, label=key, marker="." if len(xs) < 30 else None)
+                positive &= all(y > 0 for y in ys if math.isfinite(y))
+            if positive:
+                ax.set_yscale("log")
+            ax.set_title("losses (unweighted)")
+        elif panel is metric_keys:
+            for key in panel:
+                xs, ys = _series(rows, key)
+                if key.endswith("_ceiling"):
+                    ax.plot(xs, ys, ":", color="0.4", label=key)
+                else:
+                    ax.plot(xs, ys, "-", marker="o", markersize=3, label=key)
+            ax.set_title("validation metrics")
+        else:
+            for key in panel:
+                xs, ys = _series(rows, key)
+                ax.plot(xs, ys, "-", label=key)
+            ax.set_yscale(
+                "log" if all(y > 0 for k in panel for y in _series(rows, k)[1]) else "linear"
+            )
+            ax.set_title("schedule")
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    if not panels:
+        axes[0][0].text(0.5, 0.5, "no metrics recorded", ha="center", va="center")
+    # Fixed margins: tight_layout measures every label and costs as much as the drawing.
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
     return path
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(size: tuple[float, float], dpi: int) -> Any:
+    """A figure drawn by the Agg canvas, without pyplot: no global state, no backend switch."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=size, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 # -- from live tensors ------------------------------------------------------------------------
