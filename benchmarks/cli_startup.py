@@ -1,0 +1,76 @@
+"""Start-up time of the listing commands, and that they import neither torch nor geoopt.
+
+Each command runs as a fresh process (the installed ``tvae`` script); the figure is the
+median wall time of several runs. The import check runs the same command in-process and
+reads ``sys.modules`` afterwards.
+
+    python benchmarks/cli_startup.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import _bench
+from _bench import Row
+
+NAME = "cli"
+COMMANDS = (["--help"], ["list"], ["plugins"])
+HEAVY = ("torch", "geoopt", "matplotlib", "tensorboard", "numpy")
+
+_PROBE = """
+import json, sys
+from tvae_core import cli
+try:
+    cli.main({args!r})
+except SystemExit:
+    pass
+print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)), file=sys.stderr)
+"""
+
+
+def _tvae() -> list[str]:
+    exe = shutil.which("tvae")
+    return [exe] if exe else [sys.executable, "-m", "tvae_core"]
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    rows: list[Row] = []
+    repeats = 3 if args.quick else 7
+    for cmd in COMMANDS:
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            subprocess.run([*_tvae(), *cmd], capture_output=True, check=True)
+            times.append(time.perf_counter() - t)
+        probe = subprocess.run(
+            [sys.executable, "-c", _PROBE.format(args=cmd, heavy=HEAVY)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        heavy = json.loads(probe.stderr.strip().splitlines()[-1])
+        rows.append(
+            Row(
+                NAME,
+                f"tvae {' '.join(cmd)}",
+                _bench.median(times),
+                "s",
+                "< 0.3 s",
+                note="imports " + ", ".join(heavy) if heavy else "no torch/geoopt import",
+                extra={"times_s": times, "heavy_imports": heavy},
+            )
+        )
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch"], check=True)
+    rows.append(Row(NAME, "for scale: python -c 'import torch'", time.perf_counter() - t, "s"))
+    return rows
+
+
+if __name__ == "__main__":
+    _bench.main(run, __doc__ or NAME)

@@ -1,0 +1,88 @@
+"""The fraction of this machine's measured matmul peak that the default run's training reaches.
+
+The peak is the best of several large float32 GEMMs (bf16 too on CUDA). The default run's
+work per epoch is counted by ``torch.utils.flop_counter`` on one training step (forward,
+losses, backward) times the steps per epoch; the achieved rate divides it by the measured
+epoch time. Small MLPs at batch 512 are far from GEMM-bound, so expect a small fraction.
+
+    python benchmarks/flops.py [--quick] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import _bench
+import torch
+from _bench import Row
+from torch.utils.flop_counter import FlopCounterMode
+
+NAME = "flops"
+
+
+def gemm_peak(device: torch.device, dtype: torch.dtype, size: int, repeats: int) -> float:
+    """Best GFLOP/s of ``size`` x ``size`` matrix products."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    best = 0.0
+    for i in range(repeats + 1):
+        _bench.synchronize(device)
+        t = time.perf_counter()
+        a @ b
+        _bench.synchronize(device)
+        if i:
+            best = max(best, 2 * size**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def step_flops(tr: object) -> int:
+    """FLOPs of one training step of the trainer's model and losses (its first batch)."""
+    batch = next(iter(tr.dataset.train_batches(0)))  # type: ignore[attr-defined]
+    counter = FlopCounterMode(display=False)
+    with counter:
+        outputs = tr.model(batch)  # type: ignore[attr-defined]
+        tr.losses.compose(outputs, batch).total.backward()  # type: ignore[attr-defined]
+    tr.optimizer.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
+    return int(counter.get_total_flops())
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    tr = _bench.trainer(args.sets, device=args.device).setup()
+    device = tr.device
+    cuda = device.type == "cuda"
+    size = 8192 if cuda else 2048
+    repeats = 3 if args.quick else 10
+    peak32 = gemm_peak(device, torch.float32, size, repeats)
+    rows = [
+        Row(
+            NAME,
+            f"matmul peak float32 ({size}^3)",
+            peak32,
+            "GFLOP/s",
+            note=str(device),
+            extra={"threads": torch.get_num_threads()},
+        )
+    ]
+    if cuda:
+        rows.append(
+            Row(
+                NAME,
+                f"matmul peak bf16 ({size}^3)",
+                gemm_peak(device, torch.bfloat16, size, repeats),
+                "GFLOP/s",
+            )
+        )
+    flops = step_flops(tr) * tr.dataset.num_train_batches()
+    epoch_s = _bench.median(_bench.time_epochs(tr, 2 if args.quick else 5))
+    achieved = flops / epoch_s / 1e9
+    rows += [
+        Row(NAME, "default run: work per epoch (counted)", flops / 1e9, "GFLOP"),
+        Row(NAME, "default run: achieved rate", achieved, "GFLOP/s", extra={"epoch_s": epoch_s}),
+        Row(NAME, "default run: fraction of float32 matmul peak", 100 * achieved / peak32, "%"),
+    ]
+    return rows
+
+
+if __name__ == "__main__":
+    _bench.main(run, __doc__ or NAME)

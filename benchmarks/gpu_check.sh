@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One short GPU check on the device machine (see docs/scaling.md): the default run on CUDA
+# (epoch time, time to the quality bar, syncs), 16-mixed with GradScaler, bf16-mixed, n = 12,
+# engine overhead, matmul peak and torch.compile. Results: $OUT/gpu_check.log and one JSON
+# file per benchmark. Needs the wheels in .whl/ that the image lacks (pydantic and its
+# parts, geoopt): see the device README. Run from the repository root. PRELOAD=module reruns
+# the precision checks with that module imported first (EXTRA_PYTHONPATH=:dir to find it).
+set -u
+OUT=${OUT:-/tmp/tvae-gpu}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+ROOT=$(pwd)
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || exit 1
+fi
+# No install: the core and the plugins are importable from the tree; the benchmarks register
+# the ternary components themselves when no entry point provides them.
+export PYTHONPATH="/tmp/site:$ROOT:$(ls -d "$ROOT"/plugins/*/src | tr '\n' ':')${EXTRA_PYTHONPATH:-}"
+cd "$ROOT/benchmarks" || exit 1
+step() {  # step NAME LIMIT_S ARGS...: one benchmark, JSON to $OUT/NAME.json, table to the log
+  local name=$1 limit=$2; shift 2
+  echo "== $name $* ($(date +%T))"
+  timeout "$limit" python3 "$@" --json >"$OUT/$name.json" 2>"$OUT/$name.err"
+  local rc=$?
+  python3 - "$OUT/$name.json" <<'PY' || tail -n 5 "$OUT/$name.err"
+import json, sys
+for r in json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]):
+    v = r["value"]; v = f"{v:.4g}" if isinstance(v, float) else v
+    print(f"  {r['metric']:55s} {v!s:>10} {r['unit']:8s} {r.get('note','')} {r.get('extra') or ''}"[:400])
+PY
+  echo "   rc=$rc"
+}
+{
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  python3 -c "import torch, pydantic, geoopt; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
+  step cuda_checks 60 cuda_checks.py --quick
+  step quality 120 time_to_quality.py --device cuda
+  step epoch_time 75 epoch_time.py --quick --device cuda
+  if [ -n "${PRELOAD:-}" ]; then  # the precision runs again with a candidate fix preloaded
+    TVAE_BENCH_PRELOAD=$PRELOAD step cuda_checks_preload 60 cuda_checks.py --quick
+  fi
+  step n12 45 scale_n12.py --device cuda
+  step overhead 40 overhead.py --quick --device cuda
+  step flops 30 flops.py --quick --device cuda
+  step compile 60 compiled.py --quick --device cuda
+} 2>&1 | tee "$OUT/gpu_check.log"
