@@ -34,14 +34,16 @@ PY
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   python3 -c "import torch, pydantic, geoopt; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
-  step cuda_checks 60 cuda_checks.py --quick
-  step quality 120 time_to_quality.py --device cuda
-  step epoch_time 75 epoch_time.py --quick --device cuda
+  step cuda_checks 50 cuda_checks.py --quick
+  step quality 90 time_to_quality.py --device cuda
+  step epoch_time 60 epoch_time.py --quick --device cuda
   if [ -n "${PRELOAD:-}" ]; then  # the precision runs again with a candidate fix preloaded
-    TVAE_BENCH_PRELOAD=$PRELOAD step cuda_checks_preload 60 cuda_checks.py --quick
+    export TVAE_BENCH_PRELOAD=$PRELOAD
+    step cuda_checks_preload 45 cuda_checks.py --quick
+    unset TVAE_BENCH_PRELOAD
   fi
-  step n12 45 scale_n12.py --device cuda
-  step overhead 40 overhead.py --quick --device cuda
-  step flops 30 flops.py --quick --device cuda
-  step compile 60 compiled.py --quick --device cuda
+  step n12 35 scale_n12.py --device cuda
+  step overhead 25 overhead.py --quick --device cuda
+  step flops 20 flops.py --quick --device cuda
+  step compile 40 compiled.py --quick --device cuda
 } 2>&1 | tee "$OUT/gpu_check.log"
