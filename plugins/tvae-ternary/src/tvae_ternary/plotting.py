@@ -109,8 +109,9 @@ def draw_latent(
     from matplotlib.patches import Circle
 
     path = Path(path)
-    fig = _figure((6.4, 6.0), dpi)
-    ax = fig.add_subplot()
+    fig = _figure((7.0, 6.0), dpi)
+    # Fixed axes (disk, colour bar) rather than a layout engine: layout passes cost a draw.
+    ax = fig.add_axes((0.02, 0.02, 0.76, 0.86))
     ax.add_patch(Circle((0.0, 0.0), 1.0, fill=False, color="0.2", linewidth=1.0))
     if valuation is None:
         ax.scatter(points[:, 0], points[:, 1], s=2, color="tab:blue", linewidths=0)
@@ -133,16 +134,15 @@ def draw_latent(
             linewidths=0,
             rasterized=True,
         )
-        bar = fig.colorbar(scatter, ax=ax, ticks=range(top + 1), fraction=0.046, pad=0.04)
+        cax = fig.add_axes((0.81, 0.1, 0.03, 0.7))
+        bar = fig.colorbar(scatter, cax=cax, ticks=range(top + 1))
         bar.set_label("3-adic valuation v")
     ax.set_xlim(-1.05, 1.05)
     ax.set_ylim(-1.05, 1.05)
     ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set_axis_off()
     ax.set_title(title, fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=0.9)
     fig.savefig(path)
     return path
 
