@@ -67,3 +67,26 @@ def test_bad_values_are_named(tmp_path: Path) -> None:
         buffer.add("", 1.0, step=0)
     with pytest.raises(ValueError, match="max_pending must be >= 1"):
         MetricsBuffer(tmp_path, max_pending=0)
+
+
+def test_seed_logging_and_monitoring_snippet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The guide's snippet with ``src.observability`` -> ``tvae_core`` and ``tvae_tensorboard``."""
+    from tvae_core import get_logger, setup_logging
+    from tvae_core.logging import shutdown_logging
+
+    monkeypatch.chdir(tmp_path)
+    try:
+        setup_logging(log_dir="logs/")
+        logger = get_logger(__name__)
+        buffer = MetricsBuffer(tensorboard_dir="runs/")
+        epoch, global_step, loss, kl = 2, 40, 0.5, torch.tensor(0.125)
+        logger.info(f"Epoch {epoch}: loss={loss:.4f}")
+        buffer.add("train/loss", loss, step=global_step)
+        buffer.add("train/kl", kl.item(), step=global_step)
+        buffer.flush()
+    finally:
+        shutdown_logging()
+    assert "Epoch 2: loss=0.5000" in (tmp_path / "logs" / "tvae.log").read_text()
+    assert scalars(tmp_path / "runs") == {"train/loss": [(40, 0.5)], "train/kl": [(40, 0.125)]}
