@@ -11,6 +11,7 @@ With ``--manifold`` the model also holds a ``geoopt.ManifoldParameter`` (64 poin
 Poincaré ball pulled towards the latent means), to time the mixed case.
 
     python plugins/tvae-geoopt/benchmarks/bench_geoopt_step.py [--rounds 7] [--manifold]
+        [--threads 2] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -65,11 +66,13 @@ class MlpVae(torch.nn.Module):
         return loss
 
 
-def _median_ms(fn: Callable[[], object], repeats: int) -> float:
+def _median_ms(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
     return 1e3 * statistics.median(times)
 
@@ -80,8 +83,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--manifold", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
 
     makers: dict[str, Callable[[torch.nn.Module], torch.optim.Optimizer]] = {
         "geoopt.RiemannianAdam": lambda m: geoopt.optim.RiemannianAdam(m.parameters(), lr=1e-3),
@@ -92,10 +97,11 @@ def main() -> None:
             m.parameters(), lr=1e-3, fused=True
         )
     x = torch.nn.functional.one_hot(torch.randint(0, 3, (512, 9)), 3).float().view(512, 27)
+    x = x.to(device)
     setups = {}
     for name, make in makers.items():
         torch.manual_seed(0)
-        model = MlpVae(args.manifold)
+        model = MlpVae(args.manifold).to(device)
         opt = make(model)
         model.loss(x).backward()
         opt.step()  # state initialised outside the timings
@@ -110,8 +116,8 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {n: {"step": [], "train": []} for n in setups}
     for _ in range(args.rounds):
         for name, (step, train) in setups.items():
-            results[name]["step"].append(_median_ms(step, args.repeats))
-            results[name]["train"].append(_median_ms(train, args.repeats))
+            results[name]["step"].append(_median_ms(step, args.repeats, device))
+            results[name]["train"].append(_median_ms(train, args.repeats, device))
 
     summary = {
         name: {kind: round(statistics.median(v), 3) for kind, v in r.items()}
@@ -121,6 +127,7 @@ def main() -> None:
     ours = summary["tvae_geoopt.RiemannianAdam"]
     report = {
         "torch": torch.__version__,
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "threads": args.threads,
         "manifold_parameter": args.manifold,
         "median_ms": summary,
