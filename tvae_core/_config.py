@@ -89,7 +89,7 @@ class TrainerConfig(BaseModel):
     compile: bool = False
     progress: bool = True
     log_every_steps: int = Field(50, ge=1)
-    num_threads: int | None = Field(None, ge=1)
+    num_threads: int | None = Field(None, ge=1, le=4096)  # more is a typo, not a machine
 
 
 class PluginsConfig(BaseModel):
