@@ -6,11 +6,13 @@ block runs after it, in a fresh namespace and a fresh folder.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import shlex
 import subprocess
 import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,20 +47,60 @@ SMALL_CONFIG: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def guide_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A folder holding the guide's config.yaml; tvae's logging is restored afterwards."""
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(SMALL_CONFIG, sort_keys=False))
-    monkeypatch.chdir(tmp_path)
+def _restore_logging() -> Iterator[None]:
     logger = logging.getLogger("tvae")
     handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
-    yield tmp_path
+    yield
     for handler in logger.handlers:
         if handler not in handlers:
             handler.close()
     logger.handlers[:] = handlers
     logger.setLevel(level)
     logger.propagate = propagate
+
+
+@pytest.fixture
+def guide_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder holding the guide's config.yaml; tvae's logging is restored afterwards."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(SMALL_CONFIG, sort_keys=False))
+    monkeypatch.chdir(tmp_path)
+    restore = _restore_logging()
+    next(restore)
+    yield tmp_path
+    next(restore, None)
+
+
+@pytest.fixture(scope="module")
+def after_basic_loop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The namespace the basic loop leaves, computed once for the module."""
+    folder = tmp_path_factory.mktemp("basic-loop")
+    (folder / "config.yaml").write_text(yaml.safe_dump(SMALL_CONFIG, sort_keys=False))
+    cwd = Path.cwd()
+    os.chdir(folder)
+    try:
+        skip_unless_importable(PYTHON[0].code)
+        return run_python(PYTHON[0])
+    finally:
+        os.chdir(cwd)
+
+
+#: What the basic loop builds for the later sections (the page says so).
+CARRIED = ("config", "device", "dataset", "model", "optimizer", "loss_registry", "epoch")
+
+
+def _fresh(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The basic loop's imports, and new copies of the objects the later sections use.
+
+    The objects are deep-copied with one memo, so the copied optimizer steps the copied
+    model's parameters and no test sees another's training.
+    """
+    shared = {k: v for k, v in namespace.items() if isinstance(v, (type, types.ModuleType))}
+    shared |= {k: v for k, v in namespace.items() if callable(v) and k not in CARRIED}
+    return {
+        "__name__": "docs_example",
+        **shared,
+        **copy.deepcopy({k: namespace[k] for k in CARRIED}),
+    }
 
 
 def test_the_guide_has_the_import_map_and_its_blocks() -> None:
@@ -98,9 +140,11 @@ def test_basic_training_loop(guide_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("block", PYTHON[1:], ids=lambda b: b.id)
-def test_block_runs_after_the_basic_loop(block: Block, guide_dir: Path) -> None:
-    skip_unless_importable(PYTHON[0].code, block.code)
-    run_python(PYTHON[0], block)
+def test_block_runs_after_the_basic_loop(
+    block: Block, guide_dir: Path, after_basic_loop: dict[str, Any]
+) -> None:
+    skip_unless_importable(block.code)
+    run_python(block, namespace=_fresh(after_basic_loop))
 
 
 @pytest.mark.parametrize("block", blocks(PAGE, "yaml"), ids=lambda b: b.id)
