@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import sys
 import typing
 from pathlib import Path
@@ -76,10 +77,8 @@ def _type_name(annotation: Any) -> str:
         return "None"
     if isinstance(annotation, type):
         return annotation.__name__
-    text = str(annotation)
-    for prefix in ("typing.", "collections.abc.", "pathlib."):
-        text = text.replace(prefix, "")
-    return text
+    # Dotted paths (typing.Any, torch.nn.modules.module.Module) read better as the last part.
+    return re.sub(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)", r"\1", str(annotation))
 
 
 def _default(field: Any) -> str:
