@@ -110,3 +110,30 @@ def test_the_tutorials_check_output_is_what_the_example_plugin_gets() -> None:
         return [re.sub(r"imports in \d+ ms", "imports in N ms", line) for line in lines]
 
     assert timeless(actual) == timeless(expected)
+
+
+def test_the_error_examples_are_what_tvae_prints(tmp_path: Path) -> None:
+    from tvae_core import PluginManager, TvaeError
+    from tvae_core._build import plan_run
+    from tvae_core._config import load_config
+
+    pm = PluginManager()
+    if ("loss", "padic_ranking") not in pm.registry or (
+        "dataset",
+        "ternary_ops",
+    ) not in pm.registry:
+        pytest.skip("tvae-losses and tvae-ternary are not installed")
+    shown = next(b for b in blocks("guide/configuration.md", "text") if "error:" in b.code)
+    files = [  # each shown as my.yaml, the page's name for the user's file
+        "losses:\n  - {name: reconstruction}\n  - {name: kl}\n  - {name: padic_ranking, margn: 0.1}\n",
+        "trainer: {val_every: 0}\n",
+        "losses:\n  - {name: reconstruction}\n  - {name: kll}\n",
+    ]
+    printed = []
+    for i, text in enumerate(files):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "my.yaml").write_text(text)
+        with pytest.raises(TvaeError) as info:
+            plan_run(load_config(tmp_path / str(i) / "my.yaml"), pm, source="my.yaml")
+        printed.append(f"error: {info.value}".replace(f"{tmp_path / str(i)}/", ""))
+    assert printed == shown.code.strip().splitlines()
