@@ -167,8 +167,10 @@ def run(
         summary = trainer.fit()
     except KeyboardInterrupt:
         if is_main:
+            where = run_dir.path if run_dir else "-"
+            again = "".join(f" --plugin {p}" for p in plugin or [])  # the exact command to go on
             typer.echo(
-                f"interrupted; state saved in {run_dir.path if run_dir else '-'}; continue with: tvae run --resume last",
+                f"interrupted; state saved in {where}; continue with: tvae run --resume {where}{again}",
                 err=True,
             )
         raise typer.Exit(130) from None
