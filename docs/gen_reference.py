@@ -63,7 +63,14 @@ def hooks_markdown() -> str:
     lines.append("")
     for name, fn in specs:
         signature = str(inspect.signature(fn)).replace("'", "")
-        lines += [f"## `{name}`", "", "```python", f"@hookimpl\ndef {name}{signature}: ...", "```", ""]
+        lines += [
+            f"## `{name}`",
+            "",
+            "```python",
+            f"@hookimpl\ndef {name}{signature}: ...",
+            "```",
+            "",
+        ]
         lines += [inspect.getdoc(fn) or "", ""]
     return "\n".join(lines)
 
@@ -110,7 +117,9 @@ def components_markdown(pm: Any = None) -> str:
     ]
     for info in infos:
         status = info.status if info.status != "failed" else f"failed: {_cell(info.error)}"
-        lines.append(f"| `{info.name}` | {info.distribution or ''} | {info.version or ''} | {status} |")
+        lines.append(
+            f"| `{info.name}` | {info.distribution or ''} | {info.version or ''} | {status} |"
+        )
     lines.append("")
     for kind in KINDS:
         components = sorted(registry.all(kind), key=lambda c: (c.name, c.plugin))
