@@ -1,0 +1,153 @@
+"""``TernaryVAE``: an MLP VAE whose latent is a point of the Poincaré ball.
+
+The latent path, used by training, evaluation and export alike::
+
+    trits --one-hot--> encoder --> mu_raw, logvar
+    mu      = soft_clip_radius(mu_raw)            tangent vector at the origin (rho <= max_radius)
+    z_mean  = exp_0(mu)                           the posterior mean on the ball
+    z       = exp_0(mu + eps * std)  (training)   a reparameterised sample; z = z_mean in eval mode
+    logits  = decoder(log_0(z))                   (B, n, 3), class c meaning trit c - 1
+
+The curvature lives in geoopt's ``PoincareBall`` (``model.manifold``); when learnable it is a
+parameter of the model, every closed form reads it as a tensor and ``forward`` returns it
+(``outputs["curvature"]``) so losses reach it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from tvae_ternary.geometry import expmap0, logmap0, soft_clip_radius
+from tvae_ternary.space import n_trits_from_size
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
+def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(_ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class TernaryVAE(nn.Module):
+    """MLP VAE of the 3^n ternary operations with a hyperbolic (Poincaré-ball) latent.
+
+    Args:
+        input_dim: number of operations N = 3^n (n is derived; filled from the dataset).
+        latent_dim: dimension D of the Poincaré ball.
+        curvature: c > 0 of the ball (sectional curvature -c); the initial value if learnable.
+        hidden_dims: widths of the encoder's hidden layers; the decoder mirrors them.
+        learn_curvature: make c a parameter trained with the rest of the model.
+        max_radius: cap (hyperbolic units) of the posterior mean's radius, kept well inside
+            the ball for float32 accuracy; 0 disables the cap.
+        activation: relu, silu, gelu, tanh or leaky_relu.
+        logvar_min: lower clamp of the encoder's log-variance.
+        logvar_max: upper clamp of the encoder's log-variance.
+    """
+
+    def __init__(
+        self,
+        input_dim: int = 19683,
+        latent_dim: int = 16,
+        curvature: float = 1.0,
+        hidden_dims: tuple[int, ...] = (256, 256),
+        learn_curvature: bool = False,
+        max_radius: float = 4.0,
+        activation: str = "silu",
+        logvar_min: float = -12.0,
+        logvar_max: float = 4.0,
+    ) -> None:
+        super().__init__()
+        import geoopt
+
+        self.n_trits = n_trits_from_size(input_dim, where="input_dim")
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be at least 1, got {latent_dim}")
+        if not curvature > 0:
+            raise ValueError(f"curvature must be positive, got {curvature}")
+        if max_radius < 0:
+            raise ValueError(f"max_radius must be >= 0 (0 disables the cap), got {max_radius}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {', '.join(_ACTIVATIONS)}, got {activation!r}"
+            )
+        if any(h < 1 for h in hidden_dims):
+            raise ValueError(f"hidden_dims must be positive widths, got {list(hidden_dims)}")
+        if not logvar_min < logvar_max:
+            raise ValueError(f"logvar_min ({logvar_min}) must be below logvar_max ({logvar_max})")
+        self.input_dim = input_dim
+        self.latent_dim = latent_dim
+        self.max_radius = float(max_radius)
+        self.logvar_min = float(logvar_min)
+        self.logvar_max = float(logvar_max)
+        in_features = 3 * self.n_trits
+        hidden = [int(h) for h in hidden_dims]
+        self.encoder = _mlp([in_features, *hidden, 2 * latent_dim], activation)
+        self.decoder = _mlp([latent_dim, *reversed(hidden), in_features], activation)
+        self.manifold = geoopt.PoincareBall(c=curvature, learnable=learn_curvature)
+
+    @property
+    def curvature(self) -> torch.Tensor:
+        """c as a 0-dim tensor (a function of a parameter when learnable)."""
+        c: torch.Tensor = self.manifold.c
+        return c
+
+    def one_hot(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, n) trits in {-1, 0, 1} -> (B, 3n) one-hot encoder input."""
+        if x.shape[-1] != self.n_trits:
+            raise ValueError(
+                f"batch['x'] has {x.shape[-1]} trits per row but the model was built for "
+                f"{self.n_trits} (input_dim={self.input_dim})"
+            )
+        classes = (x.round().long() + 1).clamp(0, 2)
+        return nn.functional.one_hot(classes, 3).flatten(-2).to(self.encoder[0].weight.dtype)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Trits (B, n) -> (mu, logvar), both (B, D) in the tangent space at the origin."""
+        h = self.encoder(self.one_hot(x))
+        mu, logvar = h.chunk(2, dim=-1)
+        if self.max_radius > 0:
+            mu = soft_clip_radius(mu, self.max_radius)
+        return mu, logvar.clamp(self.logvar_min, self.logvar_max)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Points z (B, D) on the ball -> logits (B, n, 3), through log_0."""
+        out: torch.Tensor = self.decoder(logmap0(z, self.curvature))
+        return out.unflatten(-1, (self.n_trits, 3))
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior means z_mean (B, D) on the ball, without gradients."""
+        mu, _ = self.encode(x)
+        return expmap0(mu, self.curvature)
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Encode ``batch["x"]``, sample (training) or take the mean (eval), and decode."""
+        c = self.curvature
+        mu, logvar = self.encode(batch["x"])
+        z_mean = expmap0(mu, c)
+        if self.training:
+            z_tangent = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            z = expmap0(z_tangent, c)
+        else:
+            z = z_mean
+        return {
+            "logits": self.decode(z),
+            "mu": mu,
+            "logvar": logvar,
+            "z": z,
+            "z_mean": z_mean,
+            "curvature": c,
+        }

@@ -1,0 +1,82 @@
+"""TernaryOpsDataset: tensors, shuffling from the seed, stratification, splits, errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tvae_ternary.data import TernaryOpsDataset
+from tvae_ternary.space import all_trits, valuation_table
+
+
+def _setup(ds: TernaryOpsDataset, seed: int = 0) -> TernaryOpsDataset:
+    ds.setup(device=torch.device("cpu"), seed=seed)
+    return ds
+
+
+def test_batches_hold_x_index_valuation_consistently() -> None:
+    ds = _setup(TernaryOpsDataset(n_trits=4, batch_size=16))
+    rows = list(ds.train_batches(0))
+    assert len(rows) == ds.num_train_batches() == 6
+    seen = torch.cat([b["index"] for b in rows])
+    assert torch.equal(seen.sort().values, torch.arange(81))
+    for b in rows:
+        assert b["x"].dtype == torch.float32 and b["x"].shape[1] == 4
+        assert torch.equal(b["x"], all_trits(4)[b["index"]].float())
+        assert torch.equal(b["valuation"], valuation_table(4)[b["index"]])
+
+
+def test_shuffle_depends_on_seed_and_epoch_only() -> None:
+    a = _setup(TernaryOpsDataset(n_trits=4, batch_size=81), seed=1)
+    b = _setup(TernaryOpsDataset(n_trits=4, batch_size=81), seed=1)
+    c = _setup(TernaryOpsDataset(n_trits=4, batch_size=81), seed=2)
+    first = next(a.train_batches(0))["index"]
+    assert torch.equal(first, next(b.train_batches(0))["index"])
+    assert not torch.equal(first, next(c.train_batches(0))["index"])
+    assert not torch.equal(first, next(a.train_batches(1))["index"])
+
+
+def test_eval_covers_all_operations_in_order_by_default() -> None:
+    ds = _setup(TernaryOpsDataset(n_trits=5))
+    index = torch.cat([b["index"] for b in ds.eval_batches()])
+    assert torch.equal(index, torch.arange(243))
+    assert ds.model_context() == {"input_dim": 243}
+
+
+def test_stratified_epochs_see_every_level_often() -> None:
+    ds = _setup(TernaryOpsDataset(n_trits=6, batch_size=32, stratified=True))
+    v = torch.cat([b["valuation"] for b in ds.train_batches(0)])
+    counts = torch.bincount(v, minlength=7)
+    assert (counts >= 32).all()
+    assert len(v) == len(ds) > 3**6
+
+
+def test_validation_split_is_disjoint_and_fixed() -> None:
+    ds = _setup(TernaryOpsDataset(n_trits=5, val_fraction=0.2))
+    train = torch.cat([b["index"] for b in ds.train_batches(0)])
+    val = torch.cat([b["index"] for b in ds.eval_batches()])
+    assert len(val) == 49 and len(train) == 243 - 49
+    assert not set(train.tolist()) & set(val.tolist())
+    again = _setup(TernaryOpsDataset(n_trits=5, val_fraction=0.2), seed=9)
+    assert torch.equal(val, torch.cat([b["index"] for b in again.eval_batches()]))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_trits": 0}, "n_trits"),
+        ({"n_trits": 15}, "n_trits"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"val_fraction": 1.0}, "val_fraction"),
+        ({"n_trits": 1, "val_fraction": 0.5}, "val_fraction"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TernaryOpsDataset(**kwargs)  # type: ignore[arg-type]
+
+
+def test_n12_is_bounded() -> None:
+    ds = TernaryOpsDataset(n_trits=12, batch_size=4096)
+    size = sum(t.element_size() * t.numel() for t in ds.tensors.values())
+    assert len(ds) == 3**12
+    assert size < 100 * 2**20

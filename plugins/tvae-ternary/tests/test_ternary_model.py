@@ -1,0 +1,120 @@
+"""TernaryVAE: outputs, the latent path, curvature gradients, eval mode, settings errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from tvae_ternary.data import ternary_tensors
+from tvae_ternary.geometry import distance, expmap0, logmap0, radius
+from tvae_ternary.model import TernaryVAE
+
+KEYS = {"logits", "mu", "logvar", "z", "z_mean", "curvature"}
+
+
+def _batch(n: int = 4, rows: int = 10) -> dict[str, torch.Tensor]:
+    return {k: v[:rows] for k, v in ternary_tensors(n).items()}
+
+
+def test_output_keys_and_shapes() -> None:
+    torch.manual_seed(0)
+    model = TernaryVAE(input_dim=81, latent_dim=6, hidden_dims=(32, 16))
+    out = model(_batch())
+    assert set(out) == KEYS
+    assert out["logits"].shape == (10, 4, 3)
+    for key in ("mu", "logvar", "z", "z_mean"):
+        assert out[key].shape == (10, 6)
+    assert out["curvature"].dim() == 0
+    assert (out["z"].norm(dim=-1) < 1).all()
+
+
+def test_seed_constructor_derives_n() -> None:
+    model = TernaryVAE(input_dim=19683, latent_dim=16, curvature=1.0)
+    assert model.n_trits == 9
+
+
+@pytest.mark.parametrize("bad", [100, 19682, 2])
+def test_non_power_of_three_input_dim_is_rejected(bad: int) -> None:
+    with pytest.raises(ValueError, match="input_dim must be a power of 3"):
+        TernaryVAE(input_dim=bad)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"curvature": 0.0}, "curvature"),
+        ({"activation": "swish"}, "activation"),
+        ({"max_radius": -1.0}, "max_radius"),
+        ({"hidden_dims": (0,)}, "hidden_dims"),
+    ],
+)
+def test_bad_settings_name_the_setting(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TernaryVAE(input_dim=27, **kwargs)  # type: ignore[arg-type]
+
+
+def test_wrong_trit_count_names_the_mismatch() -> None:
+    model = TernaryVAE(input_dim=27)
+    with pytest.raises(ValueError, match="built for 3"):
+        model(_batch(n=4))
+
+
+def test_eval_mode_uses_the_mean() -> None:
+    torch.manual_seed(0)
+    model = TernaryVAE(input_dim=81, latent_dim=4, hidden_dims=(16,)).eval()
+    out = model(_batch())
+    assert torch.equal(out["z"], out["z_mean"])
+    again = model(_batch())
+    assert torch.equal(out["logits"], again["logits"])
+    model.train()
+    sampled = model(_batch())
+    assert not torch.equal(sampled["z"], sampled["z_mean"])
+
+
+def test_latent_path_is_exp_of_mu_and_decoder_reads_log0() -> None:
+    torch.manual_seed(0)
+    model = TernaryVAE(input_dim=81, latent_dim=4, hidden_dims=(16,)).eval()
+    out = model(_batch())
+    assert torch.allclose(out["z_mean"], expmap0(out["mu"], out["curvature"]), atol=1e-6)
+    assert torch.allclose(model.decode(out["z_mean"]), out["logits"])
+    assert torch.allclose(logmap0(out["z_mean"], out["curvature"]), out["mu"], atol=1e-5)
+    assert torch.allclose(model.embed(_batch()["x"]), out["z_mean"])
+
+
+def test_radius_capped() -> None:
+    torch.manual_seed(0)
+    model = TernaryVAE(input_dim=27, latent_dim=3, hidden_dims=(8,), max_radius=2.0).eval()
+    with torch.no_grad():
+        model.encoder[-1].bias.fill_(100.0)
+    out = model(_batch(n=3))
+    assert radius(out["z_mean"], 1.0).max() <= 2.0 + 1e-4
+
+
+def test_learnable_curvature_receives_gradients() -> None:
+    torch.manual_seed(0)
+    model = TernaryVAE(input_dim=81, latent_dim=4, hidden_dims=(16,), learn_curvature=True)
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert "manifold.isp_c" in names
+    out = model(_batch())
+    # rho(exp_0(u)) = 2|u| for every c: the curvature acts through distances between points.
+    z, c = out["z_mean"], out["curvature"]
+    distance(z[:5], z[5:], c).sum().backward()
+    grad = model.manifold.isp_c.grad
+    assert grad is not None and grad.abs() > 0
+
+
+def test_fixed_curvature_is_not_trained() -> None:
+    model = TernaryVAE(input_dim=27, curvature=2.0)
+    assert float(model.curvature) == pytest.approx(2.0)
+    assert not model.manifold.isp_c.requires_grad
+
+
+def test_state_dict_round_trip_with_weights_only_load(tmp_path: object) -> None:
+    import pathlib
+
+    path = pathlib.Path(str(tmp_path)) / "m.pt"
+    model = TernaryVAE(input_dim=27, latent_dim=3, hidden_dims=(8,), learn_curvature=True)
+    torch.save(model.state_dict(), path)
+    other = TernaryVAE(input_dim=27, latent_dim=3, hidden_dims=(8,), learn_curvature=True)
+    other.load_state_dict(torch.load(path, weights_only=True))
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True))
