@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import _bench
 from _bench import Row
@@ -19,9 +20,7 @@ from _bench import Row
 NAME = "epoch_time"
 
 
-def measure(
-    overrides: list[str], args: argparse.Namespace, epochs: int
-) -> tuple[float, int, object]:
+def measure(overrides: list[str], args: argparse.Namespace, epochs: int) -> tuple[float, int, Any]:
     tr = _bench.trainer([*overrides, *args.sets], device=args.device).setup()
     times = _bench.time_epochs(tr, epochs)
     return _bench.median(times), tr.dataset.num_train_batches(), tr
@@ -31,7 +30,7 @@ def run(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     epochs = 2 if args.quick else 5
     epoch_s, steps, tr = measure([], args, epochs)
-    dev = str(tr.device)  # type: ignore[attr-defined]
+    dev = str(tr.device)
     rows.append(
         Row(
             NAME,
@@ -44,15 +43,15 @@ def run(args: argparse.Namespace) -> list[Row]:
     )
     rows.append(Row(NAME, "default run: steps/s", steps / epoch_s, "1/s", note=dev))
     t = time.perf_counter()
-    tr.validate()  # type: ignore[attr-defined]
-    _bench.synchronize(tr.device)  # type: ignore[attr-defined]
+    tr.validate()
+    _bench.synchronize(tr.device)
     rows.append(Row(NAME, "default run: one validation (4 metrics)", time.perf_counter() - t, "s"))
     rows.append(
         Row(
             NAME,
             "default run: peak memory",
             _bench.peak_memory_mib(tr.device),
-            "MiB",  # type: ignore[attr-defined]
+            "MiB",
             note="CUDA allocated" if dev.startswith("cuda") else "process RSS",
         )
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import _bench
 import torch
@@ -36,14 +37,14 @@ def gemm_peak(device: torch.device, dtype: torch.dtype, size: int, repeats: int)
     return best
 
 
-def step_flops(tr: object) -> int:
+def step_flops(tr: Any) -> int:
     """FLOPs of one training step of the trainer's model and losses (its first batch)."""
-    batch = next(iter(tr.dataset.train_batches(0)))  # type: ignore[attr-defined]
+    batch = next(iter(tr.dataset.train_batches(0)))
     counter = FlopCounterMode(display=False)
     with counter:
-        outputs = tr.model(batch)  # type: ignore[attr-defined]
-        tr.losses.compose(outputs, batch).total.backward()  # type: ignore[attr-defined]
-    tr.optimizer.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
+        outputs = tr.model(batch)
+        tr.losses.compose(outputs, batch).total.backward()
+    tr.optimizer.zero_grad(set_to_none=True)
     return int(counter.get_total_flops())
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -27,6 +27,7 @@ class DtypeProbe:
 
     requires = frozenset({"outputs.recon"})
     seen: list[tuple[bool, torch.dtype]]
+    last: ClassVar[DtypeProbe]
 
     def __init__(self) -> None:
         self.seen = []
@@ -139,8 +140,12 @@ def test_ternary_latent_path_stays_float32_under_autocast() -> None:
 
 #: How far bf16-mixed may land from float32 after the same short run at n = 5 (measured
 #: differences: coverage <= 0.025, hierarchy <= 0.001, accuracies <= 0.003, loss <= 1.5 %).
-TOLERANCE = {"val/coverage": 0.06, "val/hierarchy": 0.02, "val/radial_accuracy": 0.02,
-             "val/triplet_accuracy": 0.02}  # fmt: skip
+TOLERANCE = {
+    "val/coverage": 0.06,
+    "val/hierarchy": 0.02,
+    "val/radial_accuracy": 0.02,
+    "val/triplet_accuracy": 0.02,
+}
 
 
 def test_bf16_mixed_ternary_metrics_match_float32() -> None:
@@ -148,7 +153,7 @@ def test_bf16_mixed_ternary_metrics_match_float32() -> None:
     pytest.importorskip("tvae_losses")
     if set(_latent_dtypes_under_bf16().values()) != {torch.float32}:
         pytest.xfail(LATENT_FIX)
-    base = {
+    base: dict[str, Any] = {
         "seed": 0,
         "epochs": 20,
         "data": {"name": "ternary_ops", "n_trits": 5, "batch_size": 32},

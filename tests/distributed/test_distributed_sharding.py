@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from tvae_core import TensorDataset
 
 
-def _shards(size: int, batch: int, world: int, epoch: int = 0, drop_last: bool = False
-            ) -> list[list[torch.Tensor]]:  # fmt: skip
+def _shards(
+    size: int, batch: int, world: int, epoch: int = 0, drop_last: bool = False
+) -> list[list[torch.Tensor]]:
     """Row indices of every step of ``epoch``, per rank."""
     out = []
     for rank in range(world):
@@ -80,7 +81,12 @@ def test_nproc_relaunch_passes_the_same_arguments(monkeypatch: pytest.MonkeyPatc
     from tvae_core import cli
 
     calls: list[list[str]] = []
-    monkeypatch.setattr("subprocess.call", lambda cmd: calls.append(cmd) or 3)
+
+    def fake_call(cmd: list[str]) -> int:
+        calls.append(cmd)
+        return 3
+
+    monkeypatch.setattr("subprocess.call", fake_call)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.setenv("TVAE_NO_PLUGIN_COMMANDS", "1")
     with pytest.raises(SystemExit) as exc:
