@@ -378,8 +378,10 @@ def check_component(
     - metric: a callable returning a finite float or a mapping of names to finite floats.
     - optimizer: ``factory(params, **settings)`` returns a ``torch.optim.Optimizer`` that steps.
     - scheduler: ``factory(optimizer, **settings)`` returns an ``LRScheduler`` giving finite rates.
-    - callback: a :class:`tvae_core.Callback` that survives a tiny 2-epoch run, whose
-      ``state_dict()`` is a checkpoint-safe dict and round-trips through ``load_state_dict``.
+    - callback: a :class:`tvae_core.Callback` that survives a tiny 2-epoch run (with losses
+      named ``reconstruction`` and ``kl`` and the metric ``coverage``, the names callbacks
+      watch), whose ``state_dict()`` is a checkpoint-safe dict and round-trips through
+      ``load_state_dict``.
 
     Losses, metrics and models are exercised on ``model`` and ``dataset`` (by default
     :class:`TinyVAE` and :class:`TinyTernaryData`). Returns the built component; raises
@@ -676,7 +678,7 @@ def _check_callback(
         )
         return built
     with tempfile.TemporaryDirectory(prefix="tvae-check-") as tmp:
-        summary = run_tiny(run_dir=tmp, callbacks=[built])
+        summary = run_tiny(_CALLBACK_RUN, plugins=[_standard_names], run_dir=tmp, callbacks=[built])
         if summary.status not in ("completed", "stopped_early"):
             problems.append(
                 f"{label}: a tiny run with it ended {summary.status}: {summary.stop_reason}"
@@ -715,6 +717,31 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
     return bool(a == b)
+
+
+class _StandardNames:
+    """The tiny loss and metric under the first-party names callbacks look for."""
+
+    __name__ = "tiny_standard_names"
+
+    @hookimpl
+    def tvae_register_losses(self, register: RegisterFn) -> None:
+        register("reconstruction", TinyReconstruction, description="tiny_reconstruction")
+        register("kl", TinyKL, description="tiny_kl")
+
+    @hookimpl
+    def tvae_register_metrics(self, register: RegisterFn) -> None:
+        register("coverage", TinyCoverage, description="tiny_coverage")
+
+
+_standard_names = _StandardNames()
+
+#: The tiny run a callback is checked in: the names callbacks usually watch exist
+#: (``kl``, ``val/coverage``), so a homeostat or a plateau detector has something to read.
+_CALLBACK_RUN: dict[str, Any] = {
+    "losses": [{"name": "reconstruction"}, {"name": "kl", "weight": 0.01}],
+    "metrics": ["coverage"],
+}
 
 
 _CHECKERS: dict[str, Any] = {
