@@ -91,7 +91,7 @@ def _install_save_faults(plan: Mapping[str, list[str]]) -> None:
             if "replaced" in plan and count["replace"] == int(plan["replaced"][0]):
                 _die()
 
-    _checkpoint.torch.save = save  # type: ignore[attr-defined]
+    _checkpoint.torch.save = save
     _checkpoint.os = _OsProxy()  # type: ignore[assignment]
 
 

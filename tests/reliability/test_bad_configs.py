@@ -12,6 +12,7 @@ import copy
 import math
 import string
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ not_an_int = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: x != int(x)),
     st.dictionaries(identifiers, st.integers(), max_size=2),
 )
-not_a_component = st.one_of(
+not_a_component: st.SearchStrategy[Any] = st.one_of(
     st.integers(),
     st.lists(st.integers(), max_size=2),
     st.just({}),
@@ -50,7 +51,7 @@ def _dump(config: dict[str, Any]) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def _mutated(path: list[str | int], value: Any) -> str:
+def _mutated(path: Sequence[str | int], value: Any) -> str:
     config = copy.deepcopy(BASE)
     node: Any = config
     for part in path[:-1]:
@@ -59,7 +60,7 @@ def _mutated(path: list[str | int], value: Any) -> str:
     return _dump(config)
 
 
-def _shown(path: list[str | int]) -> str:
+def _shown(path: Sequence[str | int]) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
@@ -106,7 +107,7 @@ def bad_trainer_values(draw: st.DrawFn) -> Case:
 
 @st.composite
 def unknown_keys(draw: st.DrawFn) -> Case:
-    where = draw(
+    where: list[str | int] = draw(
         st.sampled_from(
             [[], ["trainer"], ["plugins"], ["model"], ["data"], ["optimizer"], ["losses", 0]]
         )
@@ -115,7 +116,7 @@ def unknown_keys(draw: st.DrawFn) -> Case:
     return _mutated([*where, key], 1), ".yaml", _shown([*where, key])
 
 
-def _known(where: list[str | int]) -> set[str]:
+def _known(where: Sequence[str | int]) -> set[str]:
     node: Any = BASE
     for part in where:
         node = node[part]
@@ -129,7 +130,7 @@ def _known(where: list[str | int]) -> set[str]:
 
 @st.composite
 def unknown_components(draw: st.DrawFn) -> Case:
-    where = draw(
+    where: list[str | int] = draw(
         st.sampled_from(
             [
                 ["data"],
@@ -197,7 +198,7 @@ def out_of_range(draw: st.DrawFn) -> Case:
 
 @st.composite
 def huge_numbers(draw: st.DrawFn) -> Case:
-    key = draw(
+    key: list[str | int] = draw(
         st.sampled_from(
             [
                 ["epochs"],
