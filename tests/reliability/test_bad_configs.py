@@ -281,7 +281,7 @@ def check_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path, case: Case
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(case=every_case)
 def test_every_malformed_config_is_refused_in_one_line(
