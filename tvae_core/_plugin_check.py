@@ -426,14 +426,13 @@ def _check_target(target: Target, report: CheckReport) -> None:
             if target.sys_path and target.module is not None:
                 # A project folder: load its module under its entry-point name, uninstalled.
                 module = target.module
-                pm.load()
-                pm._add(
+                pm.add_plugin(
                     target.name,
-                    module,
-                    "project",
-                    target.distribution,
-                    target.version,
                     lambda: importlib.import_module(module),
+                    source="project",
+                    module=module,
+                    distribution=target.distribution,
+                    version=target.version,
                 )
             plugins = pm.plugins()
         except Exception as exc:  # a usage error from a spec, or worse

@@ -174,6 +174,28 @@ class PluginManager:
                 spec, spec, "command-line", None, version, lambda: importlib.import_module(spec)
             )
 
+    def add_plugin(
+        self,
+        name: str,
+        loader: Callable[[], object],
+        *,
+        source: str = "object",
+        module: str | None = None,
+        distribution: str | None = None,
+        version: str | None = None,
+    ) -> PluginInfo:
+        """Load one more plugin through the same isolation as discovered ones.
+
+        ``loader`` returns the plugin (a module or any object with hook implementations); a
+        failure is recorded on the returned :class:`PluginInfo`, not raised. Call it before
+        the registry is first used (:attr:`registry` is built once).
+        """
+        if self._registry is not None:
+            raise PluginError(f"cannot add plugin {name!r}: the registry was already built")
+        self.load()
+        self._add(name, module or name, source, distribution, version, loader)
+        return self.infos[name]
+
     def _add(
         self,
         name: str,

@@ -95,7 +95,9 @@ def plugin_manager(
         name = _object_name(obj, pm.infos)
         label = getattr(obj, "__name__", None) or f"{type(obj).__module__}.{type(obj).__qualname__}"
         # The core loads plugins only from specs; objects go through the same isolation path.
-        pm._add(name, str(label), "object", None, getattr(obj, "__version__", None), _loader(obj))
+        pm.add_plugin(
+            name, _loader(obj), module=str(label), version=getattr(obj, "__version__", None)
+        )
     if strict:
         mine = {str(s) for s in specs} | {i.name for i in pm.infos.values() if i.source == "object"}
         _ = pm.registry
