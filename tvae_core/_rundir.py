@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import math
 import os
@@ -27,6 +29,7 @@ def _jsonable(value: Any) -> Any:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that readers never see a partial file."""
+    tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -35,7 +38,14 @@ def write_text_atomic(path: Path, text: str) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # a half-written temp file must not eat a full disk
         raise TrainingError(f"cannot write {path}: {exc.strerror or exc}") from None
+    # Temp files of writes a crash cut short; only this process writes this run's files.
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:

@@ -224,7 +224,7 @@ def check_finished_run(cwd: Path, reference: dict[str, Any], trial: Trial) -> No
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == list(range(EPOCHS)), trial
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
-    assert not list((run / "checkpoints").glob(".*.tmp")), "stale temporary files were left behind"
+    assert not list(run.rglob(".*.tmp")), "stale temporary files were left behind"
 
 
 @pytest.mark.parametrize(

@@ -139,3 +139,19 @@ def test_a_checkpoint_path_below_a_regular_file(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(Exception, match=f"cannot write checkpoint {blocker / 'c.pt'}"):
         _checkpoint.save_checkpoint({"epoch": 0}, blocker / "c.pt")
+
+
+def test_a_failed_run_file_write_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "summary.json"
+    target.write_text("{}")
+
+    def replace(src: Any, dst: Any) -> None:
+        raise FULL
+
+    monkeypatch.setattr(_rundir.os, "replace", replace)
+    with pytest.raises(Exception, match=f"cannot write {target}: No space left on device"):
+        _rundir.write_text_atomic(target, '{"status": "completed"}')
+    assert target.read_text() == "{}"
+    assert not list(tmp_path.glob(".*.tmp"))
