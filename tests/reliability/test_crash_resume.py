@@ -267,5 +267,8 @@ def test_twenty_random_crash_trials(
         check_finished_run(cwd, reference, trial)
         seen.append(trial)
     kills = [k for t in seen for k in t.kills]
+    torn = sum(t.torn_writes for t in seen)
+    kinds = sorted({k.split(":")[0].split("@")[0] for k in kills})
+    print(f"\n{len(seen)} trials, {len(kills)} SIGKILLs ({', '.join(kinds)}), {torn} torn writes")
     assert len(kills) >= 20
-    assert sum(t.torn_writes for t in seen) >= 1
+    assert torn >= 1
