@@ -60,7 +60,9 @@ def test_perfect_construction_scores_one(n: int) -> None:
 def test_perfect_shells_with_jitter_score_the_ceiling(n: int, seed: int) -> None:
     batch = ternary_tensors(n)
     gen = torch.Generator().manual_seed(seed)
-    rho = 2.0 * 0.5 ** batch["valuation"].double() + 1e-6 * torch.rand(3**n, generator=gen, dtype=torch.float64)
+    rho = 2.0 * 0.5 ** batch["valuation"].double() + 1e-6 * torch.rand(
+        3**n, generator=gen, dtype=torch.float64
+    )
     direction = torch.randn(3**n, 4, generator=gen, dtype=torch.float64)
     z = expmap0(direction / direction.norm(dim=-1, keepdim=True) * rho.unsqueeze(1) / 2)
     h = hierarchy(outputs_for(z), batch)
@@ -100,8 +102,12 @@ def test_coverage_is_a_fraction_of_exact_rows() -> None:
     batch = ternary_tensors(3)
     logits = torch.nn.functional.one_hot(batch["x"].long() + 1, 3).float()
     assert coverage({"logits": logits}, batch) == 1.0
-    logits[0, 0] = torch.tensor([0.0, 0.0, 5.0]) if batch["x"][0, 0] != 1 else torch.tensor([5.0, 0, 0])
-    logits[1, 1] = torch.tensor([0.0, 0.0, 5.0]) if batch["x"][1, 1] != 1 else torch.tensor([5.0, 0, 0])
+    logits[0, 0] = (
+        torch.tensor([0.0, 0.0, 5.0]) if batch["x"][0, 0] != 1 else torch.tensor([5.0, 0, 0])
+    )
+    logits[1, 1] = (
+        torch.tensor([0.0, 0.0, 5.0]) if batch["x"][1, 1] != 1 else torch.tensor([5.0, 0, 0])
+    )
     logits[1, 2] = logits[1, 1]
     assert coverage({"logits": logits}, batch) == pytest.approx(25 / 27)
 
@@ -125,10 +131,15 @@ def test_triplet_accuracy_is_chance_for_random_points() -> None:
 
 def test_metric_factories_declare_requirements_and_agree() -> None:
     batch = ternary_tensors(4)
-    out = outputs_for(perfect_embedding(4), torch.nn.functional.one_hot(batch["x"].long() + 1, 3).float())
+    out = outputs_for(
+        perfect_embedding(4), torch.nn.functional.one_hot(batch["x"].long() + 1, 3).float()
+    )
     for factory in (Coverage(), Hierarchy(), RadialAccuracy(), TripletAccuracy(num_triplets=1000)):
         assert factory.requires
-        assert all(key.split(".", 1)[1] in (out if key.startswith("outputs") else batch) for key in factory.requires)
+        assert all(
+            key.split(".", 1)[1] in (out if key.startswith("outputs") else batch)
+            for key in factory.requires
+        )
     assert Coverage()(out, batch) == 1.0
     assert TripletAccuracy(num_triplets=1000)(out, batch) == 1.0
     with pytest.raises(ValueError, match="num_triplets"):
@@ -138,7 +149,9 @@ def test_metric_factories_declare_requirements_and_agree() -> None:
 def test_all_four_metrics_fast_at_n9() -> None:
     batch = ternary_tensors(9)
     gen = torch.Generator().manual_seed(0)
-    out = outputs_for(expmap0(torch.randn(3**9, 16, generator=gen) * 0.2), torch.randn(3**9, 9, 3, generator=gen))
+    out = outputs_for(
+        expmap0(torch.randn(3**9, 16, generator=gen) * 0.2), torch.randn(3**9, 9, 3, generator=gen)
+    )
     metrics = [Coverage(), Hierarchy(), RadialAccuracy(), TripletAccuracy()]
     for m in metrics:  # the triplet sample is drawn once per evaluation set
         m(out, batch)

@@ -117,4 +117,7 @@ def test_state_dict_round_trip_with_weights_only_load(tmp_path: object) -> None:
     torch.save(model.state_dict(), path)
     other = TernaryVAE(input_dim=27, latent_dim=3, hidden_dims=(8,), learn_curvature=True)
     other.load_state_dict(torch.load(path, weights_only=True))
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True)
+    )

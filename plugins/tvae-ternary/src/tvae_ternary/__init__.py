@@ -40,7 +40,34 @@ _LAZY = {
     "TripletAccuracy": "tvae_ternary.metrics",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = [
+    "MAX_TRITS",
+    "Coverage",
+    "Hierarchy",
+    "RadialAccuracy",
+    "TernaryOpsDataset",
+    "TernaryVAE",
+    "TripletAccuracy",
+    "__version__",
+    "all_trits",
+    "check_n_trits",
+    "coverage",
+    "hierarchy",
+    "hierarchy_ceiling",
+    "index_from_trits",
+    "level_sizes",
+    "n_trits_from_size",
+    "num_operations",
+    "padic_distance",
+    "pair_valuation",
+    "radial_accuracy",
+    "sample_triplets",
+    "spearman_ceiling_from_ties",
+    "triplet_accuracy",
+    "trits_from_index",
+    "valuation",
+    "valuation_table",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -10,8 +10,8 @@ import math
 from typing import Any
 
 import torch
-from tvae_core import TensorDataset
 
+from tvae_core import TensorDataset
 from tvae_ternary.space import all_trits, check_n_trits, level_sizes, valuation_table
 
 #: Seed of the train/validation split: fixed, so every run of a config evaluates the same rows.

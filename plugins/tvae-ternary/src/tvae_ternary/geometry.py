@@ -36,13 +36,13 @@ def _conformal_denominator(sq_norm: torch.Tensor, c: Curvature) -> torch.Tensor:
 def distance(x: torch.Tensor, y: torch.Tensor, c: Curvature = 1.0) -> torch.Tensor:
     """d_c(x, y) row by row (broadcasting over leading dims): shape ``x.shape[:-1]``."""
     sq = (x - y).pow(2).sum(-1)
-    den = _conformal_denominator(x.pow(2).sum(-1), c) * _conformal_denominator(
-        y.pow(2).sum(-1), c
-    )
+    den = _conformal_denominator(x.pow(2).sum(-1), c) * _conformal_denominator(y.pow(2).sum(-1), c)
     return _acosh1p(2.0 * c * sq / den) / _sqrt_c(c, sq)
 
 
-def pairwise_distance(x: torch.Tensor, y: torch.Tensor | None = None, c: Curvature = 1.0) -> torch.Tensor:
+def pairwise_distance(
+    x: torch.Tensor, y: torch.Tensor | None = None, c: Curvature = 1.0
+) -> torch.Tensor:
     """d_c between every row of ``x`` (M, D) and of ``y`` (K, D): (M, K), by one GEMM."""
     y = x if y is None else y
     x2 = x.pow(2).sum(-1)

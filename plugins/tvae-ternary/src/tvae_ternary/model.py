@@ -15,6 +15,7 @@ parameter of the model, every closed form reads it as a tensor and ``forward`` r
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -34,7 +35,7 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(_ACTIVATIONS[activation]())
@@ -96,6 +97,7 @@ class TernaryVAE(nn.Module):
         hidden = [int(h) for h in hidden_dims]
         self.encoder = _mlp([in_features, *hidden, 2 * latent_dim], activation)
         self.decoder = _mlp([latent_dim, *reversed(hidden), in_features], activation)
+
         self.manifold = geoopt.PoincareBall(c=curvature, learnable=learn_curvature)
 
     @property
@@ -112,7 +114,8 @@ class TernaryVAE(nn.Module):
                 f"{self.n_trits} (input_dim={self.input_dim})"
             )
         classes = (x.round().long() + 1).clamp(0, 2)
-        return nn.functional.one_hot(classes, 3).flatten(-2).to(self.encoder[0].weight.dtype)
+        dtype = next(self.encoder.parameters()).dtype
+        return nn.functional.one_hot(classes, 3).flatten(-2).to(dtype)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Trits (B, n) -> (mu, logvar), both (B, D) in the tangent space at the origin."""
