@@ -1,0 +1,181 @@
+"""Geometric terms on the Poincaré ball: 3-adic ranking, radial hierarchy, pair geodesics.
+
+They read the points (``z_mean`` by default: the metrics judge the posterior mean) and the
+curvature from the model's outputs, so a learnable curvature receives their gradients, and
+the valuation v(|i - j|) from the cached table of ``tvae_ternary.space``. Distances use the
+closed forms of ``tvae_ternary.geometry`` (one GEMM for all pairs of a batch). Targets agree
+with one perfect embedding (TERNARY.md): radius(v) = R * ratio^v and
+d(i, j) = R * ratio^v(|i - j|) for one ratio in (0, 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import torch
+from torch.nn import functional as F
+from tvae_ternary.geometry import distance, pairwise_distance, radius
+from tvae_ternary.space import MAX_TRITS, valuation_table
+
+Tensors = Mapping[str, torch.Tensor]
+PointKey = Literal["z_mean", "z"]
+
+
+def _curvature(outputs: Tensors) -> torch.Tensor | float:
+    c = outputs.get("curvature")
+    return 1.0 if c is None else c
+
+
+def _check_scale(max_radius: float, ratio: float) -> None:
+    if not max_radius > 0:
+        raise ValueError(f"max_radius must be positive, got {max_radius}")
+    if not 0.0 < ratio < 1.0:
+        raise ValueError(f"ratio must lie in (0, 1), got {ratio}")
+
+
+def _pair_valuation(index: torch.Tensor, a: torch.Tensor, b: torch.Tensor, n: int) -> torch.Tensor:
+    return valuation_table(n, index.device)[(index[a] - index[b]).abs()]
+
+
+class PadicRanking:
+    """Triplet margin loss ordering hyperbolic distances by the 3-adic distance.
+
+    For each anchor a of the batch, ``triplets_per_anchor`` random pairs (p, q) of other rows
+    with v(|a-p|) != v(|a-q|) are drawn; the loss is the mean of
+    ``relu(d_c(a, closer) - d_c(a, farther) + margin)``, where the closer one has the larger
+    valuation. Sampling uses torch's global generator (seeded by the run).
+
+    Args:
+        margin: required gap in hyperbolic distance between the closer and farther pair.
+        triplets_per_anchor: random triplets drawn per batch row.
+        relative_margin: scale the margin by ratio^v(|a - closer|), so deep (small) subtrees
+            are asked for gaps in proportion to their size.
+        ratio: the scale ratio used by ``relative_margin``.
+        points: which output to embed: the posterior mean "z_mean" or the sample "z".
+    """
+
+    def __init__(
+        self,
+        margin: float = 0.1,
+        triplets_per_anchor: int = 8,
+        relative_margin: bool = False,
+        ratio: float = 0.5,
+        points: PointKey = "z_mean",
+    ) -> None:
+        if margin < 0:
+            raise ValueError(f"margin must be >= 0, got {margin}")
+        if triplets_per_anchor < 1:
+            raise ValueError(f"triplets_per_anchor must be at least 1, got {triplets_per_anchor}")
+        _check_scale(1.0, ratio)
+        self.margin = margin
+        self.triplets_per_anchor = triplets_per_anchor
+        self.relative_margin = relative_margin
+        self.ratio = ratio
+        self.points = points
+        self.requires = frozenset({f"outputs.{points}", "batch.index", "batch.x"})
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> torch.Tensor:
+        z = outputs[self.points]
+        index = batch["index"]
+        n = batch["x"].shape[-1]
+        size = z.shape[0]
+        if size < 3:
+            return z.sum() * 0.0
+        k = self.triplets_per_anchor
+        a = torch.arange(size, device=z.device).repeat(k)
+        # Offsets in 1..size-1 make p and q differ from the anchor without rejection.
+        p = (a + torch.randint(1, size, a.shape, device=z.device)) % size
+        q = (a + torch.randint(1, size, a.shape, device=z.device)) % size
+        vp = _pair_valuation(index, a, p, n)
+        vq = _pair_valuation(index, a, q, n)
+        closer = torch.where(vp > vq, p, q)
+        farther = torch.where(vp > vq, q, p)
+        c = _curvature(outputs)
+        gap = distance(z[a], z[closer], c) - distance(z[a], z[farther], c)
+        if self.relative_margin:
+            depth = torch.maximum(vp, vq).clamp(max=MAX_TRITS).to(z.dtype)
+            gap = gap + self.margin * self.ratio**depth
+        else:
+            gap = gap + self.margin
+        hinge = F.relu(gap)
+        valid = (vp != vq).to(z.dtype)
+        return (hinge * valid).sum() / valid.sum().clamp_min(1.0)
+
+
+class Radial:
+    """Squared error between each point's hyperbolic radius and R * ratio^v.
+
+    High valuation near the origin, one shell per level, in hyperbolic units (never a
+    Euclidean norm). The valuation comes from ``batch["valuation"]``.
+
+    Args:
+        max_radius: R, the target radius of valuation 0 (hyperbolic units).
+        ratio: shrink factor of the target radius per valuation level.
+        points: which output to place: the posterior mean "z_mean" or the sample "z".
+    """
+
+    def __init__(
+        self, max_radius: float = 1.5, ratio: float = 0.5, points: PointKey = "z_mean"
+    ) -> None:
+        _check_scale(max_radius, ratio)
+        self.max_radius = max_radius
+        self.ratio = ratio
+        self.points = points
+        self.requires = frozenset({f"outputs.{points}", "batch.valuation"})
+
+    def target(self, valuation: torch.Tensor) -> torch.Tensor:
+        """R * ratio^v for a tensor of valuations (float32)."""
+        return self.max_radius * torch.pow(self.ratio, valuation.to(torch.float32))
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> torch.Tensor:
+        z = outputs[self.points]
+        rho = radius(z, _curvature(outputs))
+        return (rho - self.target(batch["valuation"]).to(rho.dtype)).pow(2).mean()
+
+
+class Geodesic:
+    """Squared error of all in-batch pair distances against R * ratio^v(|i - j|).
+
+    Every pair of distinct rows of the batch (one GEMM); the target is the pair distance of the
+    perfect embedding, which agrees with the radial target (operation 0 sits at the origin).
+    With ``log_space`` the error is taken between log distances, weighting every scale alike.
+
+    Args:
+        max_radius: R, the target distance of pairs that differ in the lowest digit.
+        ratio: shrink factor of the target distance per shared low digit.
+        log_space: compare log distances instead of distances.
+        anchors: pair every row with only the first ``anchors`` rows of the (shuffled) batch,
+            a random subset, to cut the cost from B^2 to B * anchors; 0 uses all rows.
+        points: which output to place: the posterior mean "z_mean" or the sample "z".
+    """
+
+    def __init__(
+        self,
+        max_radius: float = 1.5,
+        ratio: float = 0.5,
+        log_space: bool = False,
+        anchors: int = 64,
+        points: PointKey = "z_mean",
+    ) -> None:
+        _check_scale(max_radius, ratio)
+        if anchors < 0:
+            raise ValueError(f"anchors must be >= 0 (0 uses every row), got {anchors}")
+        self.anchors = anchors
+        self.max_radius = max_radius
+        self.ratio = ratio
+        self.log_space = log_space
+        self.points = points
+        self.requires = frozenset({f"outputs.{points}", "batch.index", "batch.x"})
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> torch.Tensor:
+        z = outputs[self.points]
+        index = batch["index"]
+        n = batch["x"].shape[-1]
+        k = z.shape[0] if self.anchors == 0 else min(self.anchors, z.shape[0])
+        v = valuation_table(n, index.device)[(index.unsqueeze(1) - index[:k].unsqueeze(0)).abs()]
+        target = self.max_radius * torch.pow(self.ratio, v.to(z.dtype))
+        d = pairwise_distance(z, z[:k], _curvature(outputs))
+        off = index.unsqueeze(1) != index[:k].unsqueeze(0)
+        err = torch.log(d.clamp_min(1e-6)) - torch.log(target) if self.log_space else d - target
+        return err.pow(2)[off].mean()

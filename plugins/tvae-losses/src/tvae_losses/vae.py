@@ -1,0 +1,73 @@
+"""The VAE's own terms: reconstruction cross-entropy over trits and the Gaussian KL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import torch
+from torch.nn import functional as F
+
+Tensors = Mapping[str, torch.Tensor]
+
+
+class Reconstruction:
+    """Cross-entropy of the decoded trit logits (B, n, 3) against ``batch["x"]``.
+
+    Args:
+        reduction: "sum" adds the n trits' cross-entropies (the ELBO's term) and averages over
+            the batch; "mean" averages over trits as well.
+        label_smoothing: label smoothing of the cross-entropy (0 disables it).
+    """
+
+    requires = frozenset({"outputs.logits", "batch.x"})
+
+    def __init__(
+        self, reduction: Literal["sum", "mean"] = "sum", label_smoothing: float = 0.0
+    ) -> None:
+        if reduction not in ("sum", "mean"):
+            raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing}")
+        self.reduction = reduction
+        self.label_smoothing = label_smoothing
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> torch.Tensor:
+        logits = outputs["logits"]
+        target = batch["x"].round().long() + 1
+        ce = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),
+            target.reshape(-1),
+            label_smoothing=self.label_smoothing,
+        )
+        return ce * target.shape[-1] if self.reduction == "sum" else ce
+
+
+def gaussian_kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) per row and dimension, same shape as ``mu``."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+class KL:
+    """KL divergence of the diagonal Gaussian posterior (tangent space) from N(0, I).
+
+    Its registry weight is the beta that a homeostasis callback drives. Free bits: each latent
+    dimension's batch-mean KL counts at least ``free_bits`` nats, so dimensions below that
+    floor receive no gradient (they are free to carry information).
+
+    Args:
+        free_bits: floor (nats) of each dimension's batch-mean KL; 0 disables it.
+    """
+
+    requires = frozenset({"outputs.mu", "outputs.logvar"})
+
+    def __init__(self, free_bits: float = 0.0) -> None:
+        if free_bits < 0:
+            raise ValueError(f"free_bits must be >= 0, got {free_bits}")
+        self.free_bits = free_bits
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> torch.Tensor:
+        per_dim = gaussian_kl_per_dim(outputs["mu"], outputs["logvar"]).mean(0)
+        if self.free_bits > 0:
+            per_dim = per_dim.clamp_min(self.free_bits)
+        return per_dim.sum()

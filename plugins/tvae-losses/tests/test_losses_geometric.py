@@ -1,0 +1,145 @@
+"""Geometric losses: known values, gradients (points and curvature), targets, sampling."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from tvae_losses.geometric import Geodesic, PadicRanking, Radial
+from tvae_ternary.data import ternary_tensors
+from tvae_ternary.geometry import distance, expmap0, radius
+
+
+def _outputs(z: torch.Tensor, c: float | torch.Tensor = 1.0) -> dict[str, torch.Tensor]:
+    return {"z_mean": z, "z": z, "curvature": torch.as_tensor(c)}
+
+
+def _shells(batch: dict[str, torch.Tensor], max_radius: float, ratio: float) -> torch.Tensor:
+    rho = max_radius * ratio ** batch["valuation"].double()
+    gen = torch.Generator().manual_seed(0)
+    direction = torch.randn(len(rho), 4, generator=gen, dtype=torch.float64)
+    return expmap0(direction / direction.norm(dim=-1, keepdim=True) * rho.unsqueeze(1) / 2)
+
+
+def test_radial_is_zero_on_its_targets_and_known_elsewhere() -> None:
+    batch = ternary_tensors(4)
+    loss = Radial(max_radius=1.5, ratio=0.5)
+    assert float(loss(_outputs(_shells(batch, 1.5, 0.5)), batch)) == pytest.approx(0.0, abs=1e-12)
+    z = torch.zeros(81, 4, dtype=torch.float64)
+    expected = float((loss.target(batch["valuation"]).double() ** 2).mean())
+    assert float(loss(_outputs(z), batch)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_radial_gradient_pushes_toward_the_shell() -> None:
+    batch = {"valuation": torch.tensor([0, 3])}
+    z = expmap0(torch.tensor([[0.2, 0.0], [0.5, 0.0]])).requires_grad_(True)
+    Radial(max_radius=1.5, ratio=0.5)(_outputs(z), batch).backward()
+    assert z.grad is not None
+    assert z.grad[0, 0] < 0  # radius 0.4 < 1.5: grow
+    assert z.grad[1, 0] > 0  # radius 1.0 > 0.1875: shrink
+
+
+def test_radial_targets_hyperbolic_not_euclidean_radius() -> None:
+    loss = Radial(max_radius=3.0, ratio=0.5)
+    z = expmap0(torch.tensor([[1.5, 0.0]], dtype=torch.float64))  # rho = 3, |z| = tanh(1.5)
+    assert float(radius(z)) == pytest.approx(3.0)
+    assert float(loss(_outputs(z), {"valuation": torch.tensor([0])})) == pytest.approx(
+        0.0, abs=1e-12
+    )
+
+
+def test_padic_ranking_zero_when_ordered_with_margin() -> None:
+    batch = ternary_tensors(3)
+    torch.manual_seed(0)
+    # Digit 0 at scale 1, digit 1 at 0.1, digit 2 at 0.01: any two sharing more low digits
+    # are far closer than the margin of those sharing fewer.
+    digits = batch["x"].double() + 1
+    u = torch.stack([digits[:, 0] * 0.3, digits[:, 1] * 0.03, digits[:, 2] * 0.003], 1)
+    loss = PadicRanking(margin=0.05)(_outputs(expmap0(u)), batch)
+    assert float(loss) == 0.0
+
+
+def test_padic_ranking_known_value_on_reversed_triplets() -> None:
+    # Rows hold operations 0, 1, 3 (n = 4): v(|0-3|) = 1 > v(|0-1|) = v(|1-3|) = 0, so the
+    # valid triplets are (0; closer 3, farther 1) and (3; closer 0, farther 1), both reversed
+    # by placing 1 between 0 and 3. The loss is a mean of their two hinge values.
+    batch = {"index": torch.tensor([0, 1, 3]), "x": torch.zeros(3, 4)}
+    z = torch.tensor([[0.0, 0.0], [0.1, 0.0], [0.3, 0.0]], dtype=torch.float64)
+    hinge_0 = float(distance(z[0], z[2]) - distance(z[0], z[1])) + 0.1
+    hinge_3 = float(distance(z[2], z[0]) - distance(z[2], z[1])) + 0.1
+    torch.manual_seed(0)
+    value = float(PadicRanking(margin=0.1, triplets_per_anchor=64)(_outputs(z), batch))
+    assert min(hinge_0, hinge_3) < value < max(hinge_0, hinge_3)
+    assert hinge_0 == pytest.approx(2 * (math.atanh(0.3) - math.atanh(0.1)) + 0.1)
+
+
+def test_padic_ranking_gradients_reach_points_and_curvature() -> None:
+    batch = ternary_tensors(4)
+    torch.manual_seed(1)
+    z = expmap0(0.3 * torch.randn(81, 3)).requires_grad_(True)
+    c = torch.tensor(1.0, requires_grad=True)
+    PadicRanking()(_outputs(z, c), batch).backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+    assert c.grad is not None and c.grad != 0
+
+
+def test_padic_ranking_reads_the_chosen_points_and_is_seeded() -> None:
+    batch = ternary_tensors(4)
+    z = expmap0(0.3 * torch.randn(81, 3, generator=torch.Generator().manual_seed(2)))
+    loss = PadicRanking(points="z")
+    assert loss.requires == {"outputs.z", "batch.index", "batch.x"}
+    torch.manual_seed(5)
+    a = loss({"z": z}, batch)
+    torch.manual_seed(5)
+    assert torch.equal(a, loss({"z": z}, batch))
+
+
+def test_padic_ranking_tiny_batch_is_zero_with_graph() -> None:
+    z = torch.zeros(2, 3, requires_grad=True)
+    value = PadicRanking()({"z_mean": z}, {"index": torch.tensor([0, 1]), "x": torch.zeros(2, 3)})
+    value.backward()
+    assert float(value.detach()) == 0.0
+
+
+def test_geodesic_zero_on_an_exact_ultrametric_embedding() -> None:
+    # Operations 0, 1, 2 differ pairwise in the lowest digit: every target is R. An
+    # equilateral triangle of side R (hyperbolic) centred at the origin meets them all.
+    batch = {"index": torch.tensor([0, 1, 2]), "x": torch.zeros(3, 2)}
+    angles = torch.tensor([0.0, 2.0, 4.0], dtype=torch.float64) * torch.pi / 3
+    tri = torch.stack([angles.cos(), angles.sin()], 1) * 0.2
+    side = float(distance(tri[0], tri[1]))
+    loss = Geodesic(max_radius=side, ratio=0.5, anchors=0)
+    assert float(loss(_outputs(tri), batch)) == pytest.approx(0.0, abs=1e-12)
+    assert float(Geodesic(max_radius=2 * side, anchors=0)(_outputs(tri), batch)) == pytest.approx(
+        side**2
+    )
+
+
+def test_geodesic_anchors_subsample_and_gradients() -> None:
+    batch = ternary_tensors(4)
+    z = expmap0(
+        0.3 * torch.randn(81, 3, generator=torch.Generator().manual_seed(0))
+    ).requires_grad_(True)
+    c = torch.tensor(1.0, requires_grad=True)
+    full = Geodesic(anchors=0)(_outputs(z, c), batch)
+    part = Geodesic(anchors=8)(_outputs(z, c), batch)
+    assert full != part
+    (full + Geodesic(log_space=True)(_outputs(z, c), batch)).backward()
+    assert z.grad is not None and torch.isfinite(z.grad).all()
+    assert c.grad is not None and c.grad != 0
+
+
+@pytest.mark.parametrize(
+    ("factory", "kwargs", "message"),
+    [
+        (Radial, {"ratio": 1.0}, "ratio"),
+        (Radial, {"max_radius": 0.0}, "max_radius"),
+        (Geodesic, {"anchors": -1}, "anchors"),
+        (PadicRanking, {"margin": -0.1}, "margin"),
+        (PadicRanking, {"triplets_per_anchor": 0}, "triplets_per_anchor"),
+    ],
+)
+def test_bad_settings(factory: type, kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        factory(**kwargs)
