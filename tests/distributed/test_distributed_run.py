@@ -97,8 +97,21 @@ def test_a_resumed_distributed_run_continues_where_it_stopped(tmp_path: Path) ->
     cfg = _config(epochs=2, scheduler=None)
     (tmp_path / "toy.yaml").write_text(yaml.safe_dump(cfg))
     _tvae(["toy.yaml", "--nproc", str(WORLD), "--out", "runs", "--name", "r"], tmp_path)
-    _tvae(["--resume", "last", "--out", "runs", "--name", "r", "--set", "epochs=4",
-           "--nproc", str(WORLD)], tmp_path)  # fmt: skip
+    _tvae(
+        [
+            "--resume",
+            "last",
+            "--out",
+            "runs",
+            "--name",
+            "r",
+            "--set",
+            "epochs=4",
+            "--nproc",
+            str(WORLD),
+        ],
+        tmp_path,
+    )
     run = tmp_path / "runs" / "r"
     epochs = [
         json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()
@@ -108,3 +121,37 @@ def test_a_resumed_distributed_run_continues_where_it_stopped(tmp_path: Path) ->
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert ckpt["epoch"] == 4
     _assert_same_weights(ckpt["model_state_dict"], reference.model)
+
+
+@pytest.mark.slow
+def test_a_nonfinite_loss_on_one_rank_is_handled_alike_on_every_rank(tmp_path: Path) -> None:
+    """No rank waits forever for another's all-reduce: all skip the step, or all stop."""
+    fault_plugin = Path(__file__).parent / "ddp_fault_plugin.py"
+    cfg = _config(epochs=2, losses=[{"name": "nan_on_rank_one"}])
+    cfg["trainer"]["on_nonfinite"] = "skip"
+    (tmp_path / "skip.yaml").write_text(yaml.safe_dump(cfg))
+    args = ["--nproc", str(WORLD), "--out", "runs", "--plugin", str(fault_plugin)]
+    _tvae(["skip.yaml", *args, "--name", "skip"], tmp_path)
+    epochs = [
+        json.loads(line) for line in (tmp_path / "runs/skip/metrics.jsonl").read_text().splitlines()
+    ]
+    assert [e["train/skipped_steps"] for e in epochs] == [1.0, 1.0]
+
+    cfg["trainer"]["on_nonfinite"] = "stop"
+    (tmp_path / "stop.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "TVAE_DISABLE_PLUGIN_AUTOLOAD": "1", "TVAE_NO_PLUGIN_COMMANDS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "tvae_core",
+        "run",
+        "stop.yaml",
+        *args,
+        "--name",
+        "stop",
+        "--plugin",
+        str(TOY_PLUGIN),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240)
+    assert out.returncode != 0
+    assert "non-finite gradient at epoch 0" in out.stderr
