@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # One short GPU check on the device machine (see docs/scaling.md): the default run on CUDA
 # (epoch time, time to the quality bar, syncs), 16-mixed with GradScaler, bf16-mixed, n = 12,
-# engine overhead, matmul peak and torch.compile. Results: $OUT/gpu_check.log and one JSON
-# file per benchmark. Needs the wheels in .whl/ that the image lacks (pydantic and its
-# parts, geoopt): see the device README. Run from the repository root. PRELOAD=module reruns
-# the precision checks with that module imported first (EXTRA_PYTHONPATH=:dir to find it).
+# engine overhead, matmul peak and torch.compile, in about 3 minutes on an H100. Results:
+# $OUT/gpu_check.log (a table) and $OUT/results.jsonl (every row). Needs, in .whl/, wheels of
+# what the image lacks (pydantic, pydantic-core, annotated-types, typing-inspection,
+# typing-extensions, geoopt; see the device README). Run from the repository root:
+#     OUT=/tmp/out bash benchmarks/gpu_check.sh
+# PRELOAD=module reruns the precision checks with that module imported first (a candidate
+# fix to compare; EXTRA_PYTHONPATH=:dir finds it).
 set -u
 OUT=${OUT:-/tmp/tvae-gpu}
 mkdir -p "$OUT"
@@ -18,16 +21,21 @@ fi
 # the ternary components themselves when no entry point provides them.
 export PYTHONPATH="/tmp/site:$ROOT:$(ls -d "$ROOT"/plugins/*/src | tr '\n' ':')${EXTRA_PYTHONPATH:-}"
 cd "$ROOT/benchmarks" || exit 1
-step() {  # step NAME LIMIT_S ARGS...: one benchmark, JSON to $OUT/NAME.json, table to the log
+WORK=$(mktemp -d)
+step() {  # step NAME LIMIT_S ARGS...: one benchmark; rows to the log and $OUT/results.jsonl
   local name=$1 limit=$2; shift 2
   echo "== $name $* ($(date +%T))"
-  timeout "$limit" python3 "$@" --json >"$OUT/$name.json" 2>"$OUT/$name.err"
+  timeout "$limit" python3 "$@" --json >"$WORK/$name.json" 2>"$WORK/$name.err"
   local rc=$?
-  python3 - "$OUT/$name.json" <<'PY' || tail -n 5 "$OUT/$name.err"
+  python3 - "$WORK/$name.json" "$OUT/results.jsonl" <<'PY' || tail -n 5 "$WORK/$name.err"
 import json, sys
-for r in json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]):
+rows = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+with open(sys.argv[2], "a") as fh:
+    for r in rows:
+        fh.write(json.dumps(r) + "\n")
+for r in rows:
     v = r["value"]; v = f"{v:.4g}" if isinstance(v, float) else v
-    print(f"  {r['metric']:55s} {v!s:>10} {r['unit']:8s} {r.get('note','')} {r.get('extra') or ''}"[:400])
+    print(f"  {r['metric']:55s} {v!s:>10} {r['unit']:8s} {r.get('note','')} {r.get('extra') or ''}"[:600])
 PY
   echo "   rc=$rc"
 }
