@@ -12,6 +12,7 @@ import tvae_geoopt
 from tvae_geoopt import RiemannianAdam, RiemannianSGD
 
 from tvae_core import PluginManager, SettingsError
+from tvae_core.testing import TinyVAE, check_component, run_tiny
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +83,22 @@ def test_package_exports_the_seed_names():
     assert set(tvae_geoopt.__all__) <= set(dir(tvae_geoopt))
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         _ = tvae_geoopt.Nope
+
+
+def test_both_optimizers_pass_the_core_conformance_check(registry):
+    for name in ("riemannian_adam", "riemannian_sgd"):
+        optimizer = check_component("optimizer", registry.get("optimizer", name), {"lr": 1e-2})
+        assert isinstance(optimizer, (RiemannianAdam, RiemannianSGD))
+
+
+def test_a_tiny_run_trains_with_riemannian_adam_and_resumes(tmp_path):
+    config = {"epochs": 3, "optimizer": {"name": "riemannian_adam", "lr": 1e-2}}
+    summary = run_tiny(config, plugins=["tvae_geoopt.plugin"], run_dir=tmp_path)
+    assert summary.status == "completed"
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    model = TinyVAE(input_dim=27, latent_dim=2, hidden=16)
+    model.load_state_dict(checkpoint["model_state_dict"])
+    optimizer = RiemannianAdam(model.parameters())
+    optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-2)
+    assert len(optimizer.state) == len(list(model.parameters()))
