@@ -50,7 +50,7 @@ class HomeostasisCallback(Callback):
         target_kl: the KL to hold, in the units of ``monitor``; > 0.
         kl_tolerance: half-width of the band in which β is left alone; >= 0.
         beta_init: β to start from; None starts from the loss's configured weight
-            (clipped to [beta_min, beta_max]).
+            (clipped to beta_min..beta_max).
         beta_min: smallest β; > 0.
         beta_max: largest β.
         gain: change of log β per epoch at full error; β moves by at most a factor

@@ -45,7 +45,7 @@ class HomeostasisController:
     Args:
         target_kl: the KL to hold (nats, as the KL loss reports it); > 0.
         kl_tolerance: half-width of the band in which β is left alone; >= 0.
-        beta_init: β before the first update; within [beta_min, beta_max].
+        beta_init: β before the first update; within beta_min..beta_max.
         beta_min: smallest β the controller sets; > 0.
         beta_max: largest β the controller sets.
         gain: integral gain: the change of log β per update at full error.
@@ -85,8 +85,8 @@ class HomeostasisController:
         beta_init = _finite("beta_init", beta_init)
         if not self.beta_min <= beta_init <= self.beta_max:
             raise ValueError(
-                f"beta_init={beta_init} lies outside [beta_min, beta_max] = "
-                f"[{self.beta_min}, {self.beta_max}]"
+                f"beta_init={beta_init} lies outside beta_min..beta_max = "
+                f"{self.beta_min}..{self.beta_max}"
             )
         self._beta = beta_init
         self.last_kl: float | None = None
