@@ -28,6 +28,7 @@ BENCHMARKS: tuple[tuple[str, int], ...] = (
     ("cli_startup", 300),
     ("epoch_time", 1800),
     ("overhead", 900),
+    ("ddp", 900),
     ("flops", 600),
     ("time_to_quality", 1800),
     ("compiled", 1200),
