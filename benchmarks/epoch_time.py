@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import _bench
+import torch
 from _bench import Row
 
 NAME = "epoch_time"
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> list[Row]:
     rows.append(
         Row(
             NAME,
-            "default run (n=9, batch 512): epoch",
+            f"default run (n=9, batch 512, {torch.get_num_threads()} threads): epoch",
             epoch_s,
             "s",
             note=dev,
@@ -56,6 +57,11 @@ def run(args: argparse.Namespace) -> list[Row]:
         )
     )
     del tr
+    threads = torch.get_num_threads()
+    if not dev.startswith("cuda") and threads > 1:
+        one_s, _, _ = measure(["trainer.num_threads=1"], args, epochs)
+        rows.append(Row(NAME, f"default run with 1 thread (not {threads}): epoch", one_s, "s"))
+        torch.set_num_threads(threads)
 
     sweep_epochs = 1 if args.quick else 3
     for n in (7, 8, 10) if args.quick else (7, 8, 10, 11):
