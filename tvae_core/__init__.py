@@ -56,6 +56,8 @@ _LAZY = {
     "default_config": "tvae_core._config",
     "build_loss_registry": "tvae_core._build",
     "setup_logging": "tvae_core.logging",
+    "model_from_checkpoint": "tvae_core._export",
+    "export_embeddings": "tvae_core._export",
     "get_logger": "tvae_core.logging",
 }
 
@@ -89,11 +91,13 @@ __all__ = [
     "__version__",
     "build_loss_registry",
     "default_config",
+    "export_embeddings",
     "get_logger",
     "hookimpl",
     "hookspec",
     "load_checkpoint",
     "load_config",
+    "model_from_checkpoint",
     "save_checkpoint",
     "setup_logging",
 ]
@@ -118,5 +122,6 @@ if TYPE_CHECKING:
     from tvae_core._config import RunConfig, default_config, load_config
     from tvae_core._data import Dataset, TensorDataset
     from tvae_core._engine import RunSummary, Trainer
+    from tvae_core._export import export_embeddings, model_from_checkpoint
     from tvae_core._losses import LossRegistry, LossResult, LossTerm
     from tvae_core.logging import get_logger, setup_logging

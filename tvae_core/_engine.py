@@ -790,7 +790,6 @@ class Trainer:
         cfg = self.config
         status, reason, error = "completed", f"reached epochs={cfg.epochs}", None
         cbs = self.callbacks
-        summary: RunSummary | None = None
         try:
             with self._install_signal_handlers():
                 cbs.on_fit_start(self)
@@ -861,7 +860,6 @@ class Trainer:
             if self.checkpoint_dir is not None:
                 with contextlib.suppress(Exception):
                     save_checkpoint(self.state_dict(), self.checkpoint_dir / "interrupted.pt")
-            summary = self._finish(status, reason, start, None)
             raise
         except BaseException as exc:
             fault = self._component_fault(exc)
@@ -869,17 +867,29 @@ class Trainer:
             error = str(exc) if fault is None else str(fault)
             with contextlib.suppress(Exception):
                 cbs.on_exception(exc)
-            summary = self._finish(status, reason, start, error)
             if fault is not None:
                 raise fault from exc
             raise
         finally:
-            if summary is None:
-                summary = self._finish(status, reason, start, error)
-            with contextlib.suppress(Exception):
-                cbs.on_fit_end(self)
+            self._end_callbacks()
+            summary = self._finish(status, reason, start, error)
             self._close_distributed()
         return summary
+
+    def _end_callbacks(self) -> None:
+        """``on_fit_end`` of every callback; one that fails is logged and the others still run."""
+        for cb in self.callbacks:
+            try:
+                cb.on_fit_end(self)
+            except Exception as exc:
+                from tvae_core.logging import get_logger
+
+                get_logger("tvae.engine").warning(
+                    "callback %s failed at the end of the run: %s: %s",
+                    type(cb).__name__,
+                    type(exc).__name__,
+                    exc,
+                )
 
     def _close_distributed(self) -> None:
         """Destroy the process group if this trainer created it (not one the caller made)."""

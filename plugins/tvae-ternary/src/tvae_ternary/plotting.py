@@ -384,7 +384,7 @@ def plot_run(
     afresh for the title. Files go to ``out_dir`` (default: the run folder). ``plugins``
     provides the components (default: the installed plugins).
     """
-    from tvae_core._export import model_from_checkpoint
+    from tvae_core import model_from_checkpoint
 
     run = Path(run_dir)
     if not run.is_dir():
