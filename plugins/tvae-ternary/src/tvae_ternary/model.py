@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 
 from tvae_ternary.geometry import expmap0, logmap0, soft_clip_radius
 from tvae_ternary.space import n_trits_from_size
+
+Activation = Literal["relu", "silu", "gelu", "tanh", "leaky_relu"]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -66,7 +69,7 @@ class TernaryVAE(nn.Module):
         hidden_dims: tuple[int, ...] = (256, 256),
         learn_curvature: bool = False,
         max_radius: float = 4.0,
-        activation: str = "silu",
+        activation: Activation = "silu",
         logvar_min: float = -12.0,
         logvar_max: float = 4.0,
     ) -> None:
