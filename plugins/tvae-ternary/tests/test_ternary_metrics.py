@@ -55,7 +55,7 @@ def test_perfect_construction_scores_one(n: int) -> None:
     assert hierarchy(out, batch)["hierarchy"] <= hierarchy_ceiling(n) + 1e-9
 
 
-@settings(max_examples=10, deadline=None)
+@settings(derandomize=True, max_examples=10, deadline=None)
 @given(st.integers(3, 8), st.integers(0, 1000))
 def test_perfect_shells_with_jitter_score_the_ceiling(n: int, seed: int) -> None:
     batch = ternary_tensors(n)
