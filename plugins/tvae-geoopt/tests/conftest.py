@@ -12,7 +12,9 @@ import torch
 class MixedModel(torch.nn.Module):
     """A linear layer, points on the Poincaré ball and a unit vector on the sphere."""
 
-    def __init__(self, seed: int = 0, manifold: bool = True) -> None:
+    def __init__(
+        self, seed: int = 0, manifold: bool = True, dtype: torch.dtype = torch.float32
+    ) -> None:
         super().__init__()
         gen = torch.Generator().manual_seed(seed)
         self.ball = geoopt.PoincareBall()
@@ -31,6 +33,9 @@ class MixedModel(torch.nn.Module):
                 sphere.projx(torch.randn(3, generator=gen)), manifold=sphere
             )
         self.x = torch.randn(6, 4, generator=gen)
+        if dtype != torch.float32:
+            self.to(dtype)
+            self.x = self.x.to(dtype)
 
     def loss(self) -> torch.Tensor:
         y = self.linear(self.x) * self.scale

@@ -11,9 +11,14 @@ from tvae_geoopt import RiemannianAdam, RiemannianSGD
 
 # The fixtures are stateless (a class and two functions), so sharing them across examples is safe.
 _SETTINGS = settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-ATOL = 2e-6
+# In float64 rounding differences between the implementations (fused kernels, algebraically
+# equal but reordered formulas) stay near 1e-14 even where the training dynamics amplify
+# them; any difference in the algorithm would be orders of magnitude above this tolerance.
+ATOL = 1e-10
+F64 = torch.float64
+STEPS = 15
 
 
 @_SETTINGS
@@ -28,10 +33,10 @@ ATOL = 2e-6
 def test_adam_matches_geoopt_on_a_model_with_manifold_parameters(
     mixed_model, run_steps, max_difference, lr, beta1, beta2, weight_decay, amsgrad, fused
 ):
-    ours, theirs = mixed_model(), mixed_model()
+    ours, theirs = mixed_model(dtype=F64), mixed_model(dtype=F64)
     kwargs = {"lr": lr, "betas": (beta1, beta2), "weight_decay": weight_decay, "amsgrad": amsgrad}
-    run_steps(ours, RiemannianAdam(ours.parameters(), fused=fused, **kwargs), 25)
-    run_steps(theirs, geoopt.optim.RiemannianAdam(theirs.parameters(), **kwargs), 25)
+    run_steps(ours, RiemannianAdam(ours.parameters(), fused=fused, **kwargs), STEPS)
+    run_steps(theirs, geoopt.optim.RiemannianAdam(theirs.parameters(), **kwargs), STEPS)
     assert max_difference(ours, theirs) < ATOL
     assert ours.ball.check_point_on_manifold(ours.points)
 
@@ -45,13 +50,23 @@ def test_adam_matches_geoopt_on_a_model_with_manifold_parameters(
 def test_adam_matches_torch_adam_on_ordinary_parameters(
     mixed_model, run_steps, max_difference, lr, weight_decay, amsgrad
 ):
-    ours, theirs = mixed_model(manifold=False), mixed_model(manifold=False)
+    ours, theirs = mixed_model(manifold=False, dtype=F64), mixed_model(manifold=False, dtype=F64)
     kwargs = {"lr": lr, "weight_decay": weight_decay, "amsgrad": amsgrad}
     optimizer = RiemannianAdam(ours.parameters(), **kwargs)
     assert optimizer.manifold_optimizer is None
-    run_steps(ours, optimizer, 25)
-    run_steps(theirs, torch.optim.Adam(theirs.parameters(), **kwargs), 25)
+    run_steps(ours, optimizer, STEPS)
+    run_steps(theirs, torch.optim.Adam(theirs.parameters(), **kwargs), STEPS)
     assert max_difference(ours, theirs) < ATOL
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_matches_geoopt_in_float32(mixed_model, run_steps, max_difference, amsgrad):
+    ours, theirs = mixed_model(), mixed_model()
+    run_steps(ours, RiemannianAdam(ours.parameters(), lr=1e-2, amsgrad=amsgrad), 25)
+    run_steps(
+        theirs, geoopt.optim.RiemannianAdam(theirs.parameters(), lr=1e-2, amsgrad=amsgrad), 25
+    )
+    assert max_difference(ours, theirs) < 2e-6
 
 
 def test_adam_uses_fused_kernels_for_ordinary_parameters_only(mixed_model):
@@ -81,13 +96,13 @@ def test_sgd_matches_geoopt_on_manifold_and_torch_on_ordinary_parameters(
 ):
     nesterov = nesterov and momentum > 0
     kwargs = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "nesterov": nesterov}
-    ours, geo, plain = mixed_model(), mixed_model(), mixed_model()
-    run_steps(ours, RiemannianSGD(ours.parameters(), **kwargs), 20)
-    run_steps(geo, geoopt.optim.RiemannianSGD(geo.parameters(), **kwargs), 20)
+    ours, geo, plain = mixed_model(dtype=F64), mixed_model(dtype=F64), mixed_model(dtype=F64)
+    run_steps(ours, RiemannianSGD(ours.parameters(), **kwargs), STEPS)
+    run_steps(geo, geoopt.optim.RiemannianSGD(geo.parameters(), **kwargs), STEPS)
     # The reference for ordinary parameters: torch SGD on them, geoopt on the manifold ones.
     reference = torch.optim.SGD([*plain.linear.parameters(), plain.scale], **kwargs)
     reference_manifold = geoopt.optim.RiemannianSGD([plain.points, plain.direction], **kwargs)
-    for _ in range(20):
+    for _ in range(STEPS):
         reference.zero_grad()
         reference_manifold.zero_grad()
         plain.loss().backward()

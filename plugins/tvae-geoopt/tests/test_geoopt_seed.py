@@ -25,7 +25,7 @@ def _setup() -> tuple[TinyVAE, TinyTernaryData, LossRegistry]:
 
 def test_seed_basic_training_loop_with_warmup_cosine_and_clipping():
     model, data, loss_registry = _setup()
-    epochs = 20
+    epochs = 12
 
     # Create optimizer (Riemannian for manifold params)
     optimizer = RiemannianAdam(model.parameters(), lr=3e-2)

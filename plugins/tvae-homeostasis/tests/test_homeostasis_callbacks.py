@@ -115,12 +115,20 @@ def test_missing_loss_is_a_config_error_at_fit_start():
         callback.on_fit_start(_trainer(_registry(reconstruction=1.0)))
 
 
-def test_a_train_monitor_missing_from_the_logs_is_a_config_error():
+def test_a_train_monitor_that_no_loss_logs_is_a_config_error_at_fit_start():
     callback = HomeostasisCallback(monitor="train/kll")
+    with pytest.raises(
+        ConfigError, match=r"the run logs no 'train/kll' \(it logs train/loss, train/kl\)"
+    ):
+        callback.on_fit_start(_trainer(_registry(kl=1.0)))
+
+
+def test_a_train_monitor_missing_from_the_logs_is_a_config_error():
+    callback = HomeostasisCallback(monitor="train/kl")
     callback.on_fit_start(_trainer(_registry(kl=1.0)))
-    with pytest.raises(ConfigError, match=r"'train/kll' is not among the epoch's metrics "
-                                          r"\(train/kl, train/loss\)"):  # fmt: skip
-        callback.on_epoch_end(0, {"train/loss": 1.0, "train/kl": 2.0, "lr": 1e-3})
+    with pytest.raises(ConfigError, match=r"'train/kl' is not among the epoch's metrics "
+                                          r"\(train/loss, val/kl\)"):  # fmt: skip
+        callback.on_epoch_end(0, {"train/loss": 1.0, "val/kl": 2.0, "lr": 1e-3})
 
 
 def test_a_val_monitor_updates_on_validation_epochs_only():

@@ -97,6 +97,13 @@ class HomeostasisCallback(Callback):
     def on_fit_start(self, trainer: Any) -> None:
         losses = _losses_of(trainer, "homeostasis")
         _check_loss(losses, self.loss, "homeostasis", "loss")
+        prefix, _, term = self.monitor.partition("/")
+        if prefix == "train" and term != "loss" and term not in losses:
+            # The loop logs train/loss and train/<term> per loss term: say so before epoch 1.
+            known = ", ".join(f"train/{n}" for n in ["loss", *losses.names()])
+            raise ConfigError(
+                f"callbacks: homeostasis.monitor: the run logs no {self.monitor!r} (it logs {known})"
+            )
         self._losses = losses
         if not self._restored and self.beta_init is None:
             self.controller.reset(losses.weight(self.loss))
