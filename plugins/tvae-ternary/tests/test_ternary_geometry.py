@@ -89,3 +89,10 @@ def test_soft_clip_radius_bounds_and_orders() -> None:
 def test_curvature_as_float_or_tensor(c: float | torch.Tensor) -> None:
     x = _points(1, 4, 3, 1.0).float()
     assert torch.isfinite(distance(x[:2], x[2:], c)).all()
+
+
+def test_maps_have_finite_gradients_at_the_origin() -> None:
+    x = torch.zeros(2, 3, requires_grad=True)
+    total = radius(x).sum() + expmap0(x).sum() + logmap0(x).sum() + soft_clip_radius(x, 4.0).sum()
+    total.backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
