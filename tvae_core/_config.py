@@ -64,7 +64,7 @@ class ComponentConfig(BaseModel):
 class LossConfig(ComponentConfig):
     """A loss term: a component plus its ``weight`` in the total."""
 
-    weight: float = 1.0
+    weight: float = Field(1.0, ge=0.0)
 
     @field_validator("weight")
     @classmethod
@@ -105,8 +105,8 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    seed: int = Field(0, ge=0, lt=2**63)
-    epochs: int = Field(100, ge=1, le=10_000_000)
+    seed: int = Field(0, ge=0, lt=2**63, strict=True)
+    epochs: int = Field(100, ge=1, le=10_000_000, strict=True)
     data: ComponentConfig
     model: ComponentConfig
     optimizer: ComponentConfig

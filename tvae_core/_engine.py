@@ -346,6 +346,11 @@ class Trainer:
                 dist.init_process_group("nccl" if use_cuda else "gloo")
                 self._owns_process_group = True
             self.world_size, self.rank = dist.get_world_size(), dist.get_rank()
+            if device_spec.startswith("cuda:"):
+                raise ConfigError(
+                    f"trainer.device: {device_spec!r} would put every rank on one GPU; under "
+                    "torchrun use 'cuda' or 'auto' (each rank takes the GPU of its LOCAL_RANK)"
+                )
             if device_spec in ("auto", "cuda") and torch.cuda.is_available():
                 device_spec = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
         self.device = resolve_device(device_spec)

@@ -217,7 +217,7 @@ class Registry:
             msg += "; no plugin provides any (is the plugin installed?)"
         if self.failed:
             broken = ", ".join(
-                f"{f.name!r} ({f.distribution or f.name} {f.version or '?'}: {f.error})"
+                f"{f.name!r} ({f.distribution or f.name} {f.version or 'unknown version'}: {f.error})"
                 for f in self.failed
             )
             msg += f"; plugins that failed to load and may provide it: {broken}"

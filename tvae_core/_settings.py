@@ -70,7 +70,8 @@ def derive_settings_model(factory: Callable[..., Any], kind: str, name: str) -> 
     model_name = "".join(part.title() for part in re.split(r"[^0-9a-zA-Z]+", name)) + "Settings"
     return create_model(
         model_name,
-        __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+        # A NaN or infinite setting (lr: .inf) is always a mistake: refuse it up front.
+        __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False),
         **fields,
     )
 

@@ -69,3 +69,9 @@ def test_build_turns_constructor_errors_into_settings_errors() -> None:
     c = Component("loss", "picky", "p", None, None, picky)
     with pytest.raises(SettingsError, match="rejected its settings: x must be >= 0"):
         c.build({"x": -1})
+
+
+def test_non_finite_settings_are_refused() -> None:
+    pm = PluginManager([], autoload=False)
+    with pytest.raises(SettingsError, match=r"optimizer\.lr: Input should be a finite number"):
+        pm.registry.get("optimizer", "adam").validate({"lr": float("inf")}, "optimizer")
