@@ -12,12 +12,8 @@ import contextlib
 import math
 import os
 import platform
-import random
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,118 +33,22 @@ from tvae_core._constants import TRAIN_PREFIX, VAL_PREFIX
 from tvae_core._errors import CheckpointError, ConfigError, PluginError, TrainingError, TvaeError
 from tvae_core._losses import LossRegistry, required_keys
 from tvae_core._plugins import PluginManager, _describe
+from tvae_core._records import BestMetrics, RunSummary, StepLogs
 from tvae_core._rundir import RunDir, monotonic, utc_now
+from tvae_core._runtime import (
+    Interrupted,
+    interrupt_signals,
+    rank_seed,
+    resolve_device,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+
+__all__ = ["Interrupted", "RunSummary", "StepLogs", "Trainer"]
 
 LAST = "last.pt"
 BEST = "best.pt"
-
-
-class Interrupted(KeyboardInterrupt):
-    """Raised in the loop when SIGINT or SIGTERM arrives."""
-
-
-@dataclass
-class RunSummary:
-    """How a run ended; written to ``summary.json``."""
-
-    status: str  # completed, stopped_early, interrupted, failed
-    stop_reason: str
-    epochs: int
-    wall_s: float
-    final: dict[str, float] = field(default_factory=dict)
-    best: dict[str, float] = field(default_factory=dict)
-    best_epoch: dict[str, int] = field(default_factory=dict)
-    run_dir: str | None = None
-    error: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "stop_reason": self.stop_reason,
-            "epochs": self.epochs,
-            "wall_s": round(self.wall_s, 3),
-            "final": self.final,
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-            "run_dir": self.run_dir,
-            "error": self.error,
-        }
-
-
-class StepLogs(Mapping[str, float]):
-    """A step's values, turned into floats only when a callback reads them (a device sync)."""
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: dict[str, torch.Tensor]) -> None:
-        self._values = values
-
-    def __getitem__(self, key: str) -> float:
-        return float(self._values[key])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-
-def resolve_device(spec: str) -> torch.device:
-    if spec == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        return torch.device("cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device: {spec!r} asked for, but torch sees no CUDA device")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"trainer.device: {spec!r} asked for, but MPS is not available")
-    return device
-
-
-def _rank_seed(seed: int, epoch: int, rank: int) -> int:
-    """A torch seed for one rank's epoch of a distributed run, distinct across ranks."""
-    return ((seed * 1_000_003 + epoch) * 1_009 + rank) % 2**63
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-    try:
-        import numpy as np
-
-        np.random.seed(seed % 2**32)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    try:
-        import numpy as np
-
-        legacy = np.random.get_state(legacy=True)
-        assert isinstance(legacy, tuple)
-        kind, keys, pos, has_gauss, gauss = legacy
-        state["numpy"] = [kind, torch.from_numpy(keys.astype("int64")), pos, has_gauss, gauss]
-    except ImportError:  # pragma: no cover
-        pass
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    if "numpy" in state:
-        import numpy as np
-
-        kind, keys, pos, has_gauss, gauss = state["numpy"]
-        np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, gauss))
 
 
 class Trainer:
@@ -187,8 +87,7 @@ class Trainer:
         self.control = Control()
         self.epoch = 0  # completed epochs
         self.global_step = 0
-        self.best: dict[str, float] = {}
-        self.best_epoch: dict[str, int] = {}
+        self.best_metrics: BestMetrics | None = None
         self.last_logs: dict[str, float] = {}
         self._built = False
         self._eval_cache: tuple[int, dict[str, torch.Tensor], dict[str, torch.Tensor]] | None = None
@@ -198,6 +97,15 @@ class Trainer:
     def run_dir(self) -> Path | None:
         """The run's folder (None when the trainer writes no files, and on ranks other than 0)."""
         return self._run.path if self._run is not None and self.is_main else None
+
+    @property
+    def best(self) -> dict[str, float]:
+        """The best value of each metric so far (see :class:`BestMetrics`)."""
+        return dict(self.best_metrics.value) if self.best_metrics is not None else {}
+
+    @property
+    def best_epoch(self) -> dict[str, int]:
+        return dict(self.best_metrics.epoch) if self.best_metrics is not None else {}
 
     @property
     def checkpoint_dir(self) -> Path | None:
@@ -271,6 +179,7 @@ class Trainer:
                 )
             cbs.append(cb)
         self.callbacks = CallbackList(cbs + self.extra_callbacks)
+        self.best_metrics = BestMetrics(self.metrics, self.losses.names())
 
         self._check_required_keys()
         self._setup_precision()
@@ -439,9 +348,9 @@ class Trainer:
             else None,
             "loss_weights": self.losses.weights,
             "callbacks": self.callbacks.state_dict(),
-            "rng": _rng_state(),
-            "best": dict(self.best),
-            "best_epoch": dict(self.best_epoch),
+            "rng": rng_state(),
+            "best": self.best,
+            "best_epoch": self.best_epoch,
             "config": self.config.to_dict(),
             "plugins": self.plugins.versions(),
             "tvae_version": tvae_core.__version__,
@@ -474,11 +383,12 @@ class Trainer:
         self.losses.load_state_dict({"weights": ckpt.get("loss_weights", {})})
         self.callbacks.load_state_dict(ckpt.get("callbacks", {}))
         if "rng" in ckpt:
-            _set_rng_state(ckpt["rng"])
+            set_rng_state(ckpt["rng"])
         self.epoch = int(ckpt["epoch"])
         self.global_step = int(ckpt.get("global_step", 0))
-        self.best = dict(ckpt.get("best", {}))
-        self.best_epoch = dict(ckpt.get("best_epoch", {}))
+        if self.best_metrics is not None:
+            self.best_metrics.value = dict(ckpt.get("best", {}))
+            self.best_metrics.epoch = dict(ckpt.get("best_epoch", {}))
         self.callbacks.on_load_checkpoint(ckpt)
 
     # -- evaluation ------------------------------------------------------------------------
@@ -544,43 +454,6 @@ class Trainer:
             else:
                 logs[f"{VAL_PREFIX}{name}"] = float(value)
         return logs
-
-    def _metric_directions(self) -> dict[str, bool | None]:
-        """``val/<key>`` of each metric: True if higher is better, None if it has no best.
-
-        A metric says so with a ``higher_is_better`` attribute (a bool, or a mapping per key
-        for metrics returning several values); the default is True.
-        """
-        out: dict[str, bool | None] = {}
-        for name, metric in self.metrics.items():
-            hib = getattr(metric, "higher_is_better", True)
-            if isinstance(hib, Mapping):
-                out.update({f"{VAL_PREFIX}{k}": v for k, v in hib.items()})
-            else:
-                out[f"{VAL_PREFIX}{name}"] = bool(hib)
-        return out
-
-    def _update_best(self, logs: Mapping[str, float], epoch: int) -> None:
-        directions = self._metric_directions()
-        loss_names = {"loss", *self.losses.names()}
-        for key, value in logs.items():
-            if not math.isfinite(value):
-                continue
-            prefix, _, name = key.partition("/")
-            if key in directions:
-                higher = directions[key]
-                if higher is None:
-                    continue
-            elif prefix in ("train", "val") and name in loss_names:
-                higher = False
-            elif prefix == "val":
-                higher = True
-            else:
-                continue  # lr, beta and other bookkeeping have no best
-            old = self.best.get(key)
-            if old is None or (value > old if higher else value < old):
-                self.best[key] = value
-                self.best_epoch[key] = epoch
 
     # -- the loop --------------------------------------------------------------------------
     def _write_run_files(self) -> None:
@@ -687,7 +560,7 @@ class Trainer:
         if distributed:
             # Ranks draw independent noise (sampling, dropout), and a resumed run draws
             # exactly what an uninterrupted one would: the stream depends on (seed, epoch, rank).
-            torch.manual_seed(_rank_seed(self.config.seed, epoch, self.rank))
+            torch.manual_seed(rank_seed(self.config.seed, epoch, self.rank))
         # Under DDP a rank must never skip a backward the others run (their all-reduce would
         # wait forever): a non-finite loss on one rank makes the all-reduced gradient
         # non-finite on every rank, so the gradient check below decides, alike on all ranks.
@@ -756,23 +629,6 @@ class Trainer:
             logs[f"{TRAIN_PREFIX}skipped_steps"] = float(skipped)
         return logs
 
-    def _install_signal_handlers(self) -> contextlib.AbstractContextManager[Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return contextlib.nullcontext()
-        stack = contextlib.ExitStack()
-        state = {"count": 0}
-
-        def handler(signum: int, frame: Any) -> None:
-            state["count"] += 1
-            if state["count"] > 1:
-                os._exit(130)  # a second Ctrl-C: leave at once
-            raise Interrupted(signal.Signals(signum).name)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            old = signal.signal(sig, handler)
-            stack.callback(signal.signal, sig, old)
-        return stack
-
     def fit(self) -> RunSummary:
         """Train until ``epochs``, a stop request, an interrupt or a fault; write the summary."""
         start = monotonic()
@@ -796,7 +652,7 @@ class Trainer:
         status, reason, error = "completed", f"reached epochs={cfg.epochs}", None
         cbs = self.callbacks
         try:
-            with self._install_signal_handlers():
+            with interrupt_signals():
                 cbs.on_fit_start(self)
                 while self.epoch < cfg.epochs:
                     epoch = self.epoch
@@ -821,7 +677,8 @@ class Trainer:
                     if "kl" in self.losses:
                         logs["beta"] = self.losses.weight("kl")
                     self.epoch = epoch + 1
-                    self._update_best(logs, epoch)
+                    if self.best_metrics is not None:
+                        self.best_metrics.update(logs, epoch)
                     self.last_logs = {**self.last_logs, **logs}
                     if self._run is not None and self.is_main:
                         self._run.append_metrics(
@@ -913,8 +770,8 @@ class Trainer:
             epochs=self.epoch,
             wall_s=monotonic() - start,
             final=final,
-            best=dict(self.best),
-            best_epoch=dict(self.best_epoch),
+            best=self.best,
+            best_epoch=self.best_epoch,
             run_dir=str(self.run_dir) if self.run_dir is not None else None,
             error=error,
         )
