@@ -56,6 +56,13 @@ def _console() -> Any:
     return Console()
 
 
+def escape(text: str) -> str:
+    """Text shown in rich tables as written: ``[a, b]`` is not markup."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
@@ -265,7 +272,7 @@ def list_(
     names = [r["name"] for r in rows]
     for r in rows:
         shown = r["qualified_name"] if names.count(r["name"]) > 1 else r["name"]
-        table.add_row(r["kind"], shown, r["plugin"], r["version"] or "", r["description"])
+        table.add_row(r["kind"], shown, r["plugin"], r["version"] or "", escape(r["description"]))
     _console().print(table)
     failed = pm.failed()
     if failed:
@@ -292,7 +299,7 @@ def plugins_cmd(
     for col in ("name", "distribution", "version", "status", "hooks", "components"):
         table.add_column(col, overflow="fold")
     for i in infos:
-        status = i.status if i.status != "failed" else f"[red]failed[/red]: {i.error}"
+        status = i.status if i.status != "failed" else f"[red]failed[/red]: {escape(i.error or '')}"
         hooks = ", ".join(h.removeprefix("tvae_") for h in i.hooks)
         table.add_row(
             i.name, i.distribution or "", i.version or "", status, hooks, ", ".join(i.components)
@@ -378,14 +385,14 @@ def show(
     from rich.table import Table
 
     console = _console()
-    console.print(f"[bold]{kind} {component.name}[/bold] — {data['description']}")
-    console.print(f"from {component.origin}; factory {data['factory']}")
+    console.print(f"[bold]{kind} {component.name}[/bold] — {escape(data['description'])}")
+    console.print(escape(f"from {component.origin}; factory {data['factory']}"))
     table = Table()
     for col in ("setting", "type", "default", "description"):
         table.add_column(col, overflow="fold")
     for s in settings:
         default = "(required)" if s["required"] else repr(s["default"])
-        table.add_row(s["name"], s["type"], default, s["description"])
+        table.add_row(s["name"], escape(s["type"]), escape(default), escape(s["description"]))
     console.print(table)
 
 

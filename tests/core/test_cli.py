@@ -235,3 +235,18 @@ def test_plugins_check_reports_a_broken_plugin(
     code, out, _ = cli(capsys, "plugins", "check", str(broken))
     assert code == 1
     assert "tvae_register_loss" in out and "fix:" in out
+
+
+def test_show_keeps_square_brackets_in_docs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plugin = tmp_path / "bracket_plugin.py"
+    plugin.write_text(
+        "from tvae_core import hookimpl\n\n"
+        "def make(beta: float = 1.0) -> object:\n"
+        '    """A loss.\n\n    Args:\n        beta: kept within [beta_min, beta_max].\n    """\n'
+        "    return object()\n\n"
+        "@hookimpl\ndef tvae_register_losses(register):\n    register('bracketed', make)\n"
+    )
+    code, out, _ = cli(capsys, "show", "loss", "bracketed", "--plugin", str(plugin))
+    assert code == 0 and "[beta_min, beta_max]" in out
