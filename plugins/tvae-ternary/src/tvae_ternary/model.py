@@ -122,7 +122,8 @@ class TernaryVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Trits (B, n) -> (mu, logvar), both (B, D) in the tangent space at the origin."""
-        h = self.encoder(self.one_hot(x))
+        # The latent path (exp_0 / log_0 near the boundary) stays float32 under autocast.
+        h = self.encoder(self.one_hot(x)).float()
         mu, logvar = h.chunk(2, dim=-1)
         if self.max_radius > 0:
             mu = soft_clip_radius(mu, self.max_radius)
