@@ -121,3 +121,11 @@ def test_state_dict_round_trip_with_weights_only_load(tmp_path: object) -> None:
         torch.equal(a, b)
         for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True)
     )
+
+
+def test_latent_path_stays_float32_under_bf16_autocast() -> None:
+    torch.manual_seed(0)
+    model = TernaryVAE(input_dim=81, latent_dim=4, hidden_dims=(16,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(_batch())
+    assert {out[k].dtype for k in ("mu", "logvar", "z", "z_mean")} == {torch.float32}
