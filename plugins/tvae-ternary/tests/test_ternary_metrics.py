@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -146,7 +145,8 @@ def test_metric_factories_declare_requirements_and_agree() -> None:
         TripletAccuracy(num_triplets=0)
 
 
-def test_all_four_metrics_fast_at_n9() -> None:
+def test_all_four_metrics_on_all_operations_at_n9() -> None:
+    """All four run on the full n = 9 space (their speed is measured in benchmarks/)."""
     batch = ternary_tensors(9)
     gen = torch.Generator().manual_seed(0)
     out = outputs_for(
@@ -155,7 +155,7 @@ def test_all_four_metrics_fast_at_n9() -> None:
     metrics = [Coverage(), Hierarchy(), RadialAccuracy(), TripletAccuracy()]
     for m in metrics:  # the triplet sample is drawn once per evaluation set
         m(out, batch)
-    start = time.perf_counter()
-    for m in metrics:
-        m(out, batch)
-    assert time.perf_counter() - start < 2.0  # a few hundred ms on an idle 2-core CPU
+    values = [m(out, batch) for m in metrics]
+    assert 0.0 <= values[0] <= 1.0
+    assert values[1]["hierarchy_ceiling"] == pytest.approx(-0.83205, abs=1e-5)
+    assert 0.0 <= values[2] <= 1.0 and 0.0 <= values[3] <= 1.0

@@ -17,9 +17,11 @@ and torch are imported inside the functions that need them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -237,6 +239,12 @@ def draw_curves(rows: Sequence[Mapping[str, float]], path: str | Path, dpi: int 
     return path
 
 
+def _preload_matplotlib() -> None:
+    with contextlib.suppress(Exception):
+        import matplotlib.backends.backend_agg
+        import matplotlib.figure  # noqa: F401
+
+
 def _figure(size: tuple[float, float], dpi: int) -> Any:
     """A figure drawn by the Agg canvas, without pyplot: no global state, no backend switch."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -316,6 +324,12 @@ class LatentPlotCallback(Callback):
         self._trainer = trainer
         if getattr(trainer, "rank", 0) == 0 and getattr(trainer, "run_dir", None) is None:
             _log.warning("latent_plot: the run has no folder; drawing nothing")
+        elif self._folder() is not None:
+            # Importing matplotlib takes about a second; do it beside training (which leaves a
+            # core free by default) rather than at the end of the run.
+            threading.Thread(
+                target=_preload_matplotlib, name="tvae-preload-mpl", daemon=True
+            ).start()
 
     def on_validation_end(self, epoch: int, logs: Mapping[str, float]) -> None:
         self.val_logs = {k: float(v) for k, v in logs.items()}
