@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
-
-PACKAGES = ["tvae_core", "plugins"]
 
 
 def install_all(session: nox.Session) -> None:
@@ -33,7 +33,8 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy over the core and every plugin."""
     install_all(session)
-    session.run("mypy", "tvae_core", *[str(p) for p in sorted(__import__("pathlib").Path("plugins").glob("*/src"))])
+    sources = [str(p) for p in sorted(Path("plugins").glob("*/src"))]
+    session.run("mypy", "tvae_core", *sources)
 
 
 @nox.session

@@ -67,7 +67,10 @@ def test_string_shorthand_for_components(tmp_path: Path) -> None:
         ("", "the file is empty"),
         ("seed: [1, 2\n", "invalid YAML at line"),
         ("seed: true\n", "seed: Input should be a valid integer"),
-        ("losses: [{name: kl, weight: -1}]\n", "losses[0].weight: Input should be greater than or equal to 0"),
+        (
+            "losses: [{name: kl, weight: -1}]\n",
+            "losses[0].weight: Input should be greater than or equal to 0",
+        ),
     ],
 )
 def test_config_errors_are_one_line_with_key_path(tmp_path: Path, text: str, fragment: str) -> None:

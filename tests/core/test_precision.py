@@ -115,8 +115,6 @@ class TernaryComponents:
         register("triplet_accuracy", "tvae_ternary.metrics:TripletAccuracy")
 
 
-
-
 def _latent_dtypes_under_bf16() -> dict[str, torch.dtype]:
     from tvae_ternary.model import TernaryVAE
     from tvae_ternary.space import all_trits
