@@ -22,6 +22,7 @@ app = typer.Typer(
     help="Train Ternary VAEs: hyperbolic embeddings of the 3^n ternary operations.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -29,6 +30,7 @@ plugins_app = typer.Typer(
     help="List installed plugins (name, distribution, version, hooks, components, status).",
     invoke_without_command=True,
     no_args_is_help=False,
+    rich_markup_mode=None,
 )
 app.add_typer(plugins_app, name="plugins")
 
