@@ -31,7 +31,7 @@ from tvae_core._checkpoint import (
 from tvae_core._config import RunConfig
 from tvae_core._constants import TRAIN_PREFIX, VAL_PREFIX
 from tvae_core._errors import CheckpointError, ConfigError, PluginError, TrainingError, TvaeError
-from tvae_core._losses import LossRegistry, required_keys
+from tvae_core._losses import LossRegistry, missing_keys
 from tvae_core._plugins import PluginManager, _describe
 from tvae_core._records import BestMetrics, RunSummary, StepLogs
 from tvae_core._rundir import RunDir, monotonic, utc_now
@@ -315,22 +315,18 @@ class Trainer:
             (f"metric {n!r}", m, self._metric_components[n]) for n, m in self.metrics.items()
         ]
         for what, component, planned in checks:
-            for key in sorted(required_keys(component)):
-                scope, _, name = key.rpartition(".")
+            for key in missing_keys(component, have_out, have_batch)[:1]:
+                scope = key.rpartition(".")[0]
                 if scope == "outputs":
-                    ok, where_ = name in have_out, f"model {self.config.model.name!r}"
-                    available = have_out
+                    where_, available = f"model {self.config.model.name!r}", have_out
                 elif scope == "batch":
-                    ok, where_ = name in have_batch, f"dataset {self.config.data.name!r}"
-                    available = have_batch
+                    where_, available = f"dataset {self.config.data.name!r}", have_batch
                 else:
-                    ok, where_ = name in have_out or name in have_batch, "the model or the dataset"
-                    available = have_out | have_batch
-                if not ok:
-                    raise PluginError(
-                        f"{planned.where}: {what} of {planned.component.origin} reads {key!r}, which "
-                        f"{where_} does not provide (it provides: {', '.join(sorted(available))})"
-                    )
+                    where_, available = "the model or the dataset", have_out | have_batch
+                raise PluginError(
+                    f"{planned.where}: {what} of {planned.component.origin} reads {key!r}, which "
+                    f"{where_} does not provide (it provides: {', '.join(sorted(available))})"
+                )
 
     # -- state -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

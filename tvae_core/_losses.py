@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,25 @@ class LossResult:
 def required_keys(component: object) -> set[str]:
     """The keys a loss or metric reads, from its optional ``requires`` attribute."""
     return set(getattr(component, "requires", ()) or ())
+
+
+def missing_keys(component: object, outputs: Collection[str], batch: Collection[str]) -> list[str]:
+    """The ``requires`` keys that neither place provides, sorted.
+
+    ``"outputs.k"`` must be a model output, ``"batch.k"`` a batch key, a bare ``"k"`` either.
+    """
+    missing = []
+    for key in sorted(required_keys(component)):
+        scope, _, name = key.rpartition(".")
+        if scope == "outputs":
+            found = name in outputs
+        elif scope == "batch":
+            found = name in batch
+        else:
+            found = name in outputs or name in batch
+        if not found:
+            missing.append(key)
+    return missing
 
 
 class LossRegistry:

@@ -41,6 +41,7 @@ from tvae_core._callbacks import Callback
 from tvae_core._data import TensorDataset
 from tvae_core._errors import PluginError
 from tvae_core._hookspecs import hookimpl
+from tvae_core._losses import missing_keys
 from tvae_core._plugins import PluginManager
 from tvae_core._registry import KINDS, Component, RegisterFn
 
@@ -438,20 +439,6 @@ def _eval_set(dataset: Any) -> dict[str, torch.Tensor]:
     return {k: torch.cat(v) for k, v in parts.items()}
 
 
-def _missing_keys(obj: Any, outputs: Mapping[str, Any], batch: Mapping[str, Any]) -> list[str]:
-    from tvae_core._losses import required_keys
-
-    missing = []
-    for key in sorted(required_keys(obj)):
-        scope, _, name = key.rpartition(".")
-        pool = (
-            outputs if scope == "outputs" else batch if scope == "batch" else {**outputs, **batch}
-        )
-        if name not in pool:
-            missing.append(key)
-    return missing
-
-
 def _check_model(
     comp: Component,
     settings: dict[str, Any],
@@ -561,7 +548,7 @@ def _check_callable_on_outputs(
         batch = _eval_set(data)
         with torch.no_grad():
             outputs = net(batch)
-    missing = _missing_keys(built, outputs, batch)
+    missing = missing_keys(built, outputs, batch)
     if missing:
         problems.append(
             f"{label}: requires {missing}, which the test model/dataset do not provide; "
