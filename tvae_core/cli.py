@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,9 @@ JsonOpt = typer.Option(False, "--json", help="Print JSON for programs instead of
 
 
 def _manager(plugins: list[str] | None) -> Any:
+    """The command's plugin manager: the one start-up loaded, unless --plugin changes it."""
+    if not plugins and _startup_manager is not None:
+        return _startup_manager
     from tvae_core._plugins import PluginManager
 
     return PluginManager(plugins or [])
@@ -58,11 +62,40 @@ def _console() -> Any:
     return Console()
 
 
-def escape(text: str) -> str:
-    """Text shown in rich tables as written: ``[a, b]`` is not markup."""
-    from rich.markup import escape as rich_escape
+def _print_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    style: Callable[[str, str], str | None] | None = None,
+) -> None:
+    """A table for people: rich's box table on a terminal, plain aligned columns otherwise.
 
-    return rich_escape(text)
+    Piped output (``tvae list | grep loss``) keeps one row per line with nothing folded or
+    drawn, and skips importing and laying out rich, which is most of a listing command's
+    start-up. ``style(column, value)`` may name a rich style for a cell on a terminal.
+    """
+    if not sys.stdout.isatty():
+        widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+            for line in (columns, *rows)
+        ]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table()
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(
+            *(
+                Text(v, style=(style(c, v) if style else None) or "")
+                for c, v in zip(columns, row, strict=True)
+            )
+        )
+    _console().print(table)
 
 
 def _print_json(data: Any) -> None:
@@ -266,16 +299,20 @@ def list_(
     if json_out:
         _print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table()
-    for col in ("kind", "name", "plugin", "version", "description"):
-        table.add_column(col, overflow="fold")
     names = [r["name"] for r in rows]
-    for r in rows:
-        shown = r["qualified_name"] if names.count(r["name"]) > 1 else r["name"]
-        table.add_row(r["kind"], shown, r["plugin"], r["version"] or "", escape(r["description"]))
-    _console().print(table)
+    _print_table(
+        ("kind", "name", "plugin", "version", "description"),
+        [
+            (
+                r["kind"],
+                r["qualified_name"] if names.count(r["name"]) > 1 else r["name"],
+                r["plugin"],
+                r["version"] or "",
+                r["description"],
+            )
+            for r in rows
+        ],
+    )
     failed = pm.failed()
     if failed:
         typer.echo(f"{len(failed)} plugin(s) failed to load; see `tvae plugins`", err=True)
@@ -295,18 +332,21 @@ def plugins_cmd(
     if json_out:
         _print_json([i.as_dict() for i in infos])
         return
-    from rich.table import Table
-
-    table = Table()
-    for col in ("name", "distribution", "version", "status", "hooks", "components"):
-        table.add_column(col, overflow="fold")
-    for i in infos:
-        status = i.status if i.status != "failed" else f"[red]failed[/red]: {escape(i.error or '')}"
-        hooks = ", ".join(h.removeprefix("tvae_") for h in i.hooks)
-        table.add_row(
-            i.name, i.distribution or "", i.version or "", status, hooks, ", ".join(i.components)
-        )
-    _console().print(table)
+    _print_table(
+        ("name", "distribution", "version", "status", "hooks", "components"),
+        [
+            (
+                i.name,
+                i.distribution or "",
+                i.version or "",
+                i.status if i.status != "failed" else f"failed: {i.error or ''}",
+                ", ".join(h.removeprefix("tvae_") for h in i.hooks),
+                ", ".join(i.components),
+            )
+            for i in infos
+        ],
+        style=lambda col, value: "red" if col == "status" and value.startswith("failed") else None,
+    )
 
 
 @plugins_app.command("check")
@@ -384,18 +424,20 @@ def show(
     if json_out:
         _print_json(data)
         return
-    from rich.table import Table
-
-    console = _console()
-    console.print(f"[bold]{kind} {component.name}[/bold] — {escape(data['description'])}")
-    console.print(escape(f"from {component.origin}; factory {data['factory']}"))
-    table = Table()
-    for col in ("setting", "type", "default", "description"):
-        table.add_column(col, overflow="fold")
-    for s in settings:
-        default = "(required)" if s["required"] else repr(s["default"])
-        table.add_row(s["name"], escape(s["type"]), escape(default), escape(s["description"]))
-    console.print(table)
+    typer.echo(f"{kind} {component.name} — {data['description']}")
+    typer.echo(f"from {component.origin}; factory {data['factory']}")
+    _print_table(
+        ("setting", "type", "default", "description"),
+        [
+            (
+                s["name"],
+                s["type"],
+                "(required)" if s["required"] else repr(s["default"]),
+                s["description"],
+            )
+            for s in settings
+        ],
+    )
 
 
 @app.command()
@@ -443,23 +485,30 @@ def export(
 
 # -- entry point -------------------------------------------------------------------------------
 def _add_plugin_commands() -> None:
+    global _startup_manager
     if os.environ.get("TVAE_NO_PLUGIN_COMMANDS"):
         return
     try:
         from tvae_core._plugins import PluginManager
 
-        PluginManager([]).add_commands(app)
+        pm = PluginManager([])
+        pm.add_commands(app)
     except TvaeError:
-        pass
+        return
+    _startup_manager = pm  # commands without --plugin reuse it: plugins load once per process
 
 
 _argv: list[str] | None = None  # the arguments main() got: `run --nproc` passes them on
+# The plugin manager that added plugin commands at start-up (None before main() or when
+# TVAE_NO_PLUGIN_COMMANDS is set).
+_startup_manager: Any = None
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the app and turns tvae errors into one-line messages."""
-    global _argv
+    global _argv, _startup_manager
     _argv = list(sys.argv[1:] if argv is None else argv)
+    _startup_manager = None
     _add_plugin_commands()
     try:
         code = app(args=argv, prog_name="tvae", standalone_mode=False)

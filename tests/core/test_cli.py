@@ -57,6 +57,69 @@ def test_list_kind_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "adam" in out and "mse" not in out
 
 
+def test_list_piped_prints_plain_aligned_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    """Not a terminal: one row per line, nothing drawn or folded, so grep and cut work."""
+    code, out, _ = cli(capsys, "list", *TOY)
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split() == ["kind", "name", "plugin", "version", "description"]
+    assert not any(ch in out for ch in "│┃━─")
+    name_at = lines[0].index("name")
+    mse = next(line for line in lines if " mse " in line)
+    assert mse.index("mse") == name_at and mse.startswith("loss")
+    assert len(lines) == 1 + len(json.loads(cli(capsys, "list", "--json", *TOY)[1]))
+
+
+def test_tables_on_a_terminal_are_rich_tables(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "200")
+    bad = tmp_path / "bad_plugin.py"
+    bad.write_text("import not_a_module_anywhere\n")
+    code, out, _ = cli(capsys, "plugins", *TOY, "--plugin", str(bad))
+    assert code == 0 and "┃" in out
+    row = next(line for line in out.splitlines() if "bad_plugin" in line)
+    assert "failed: ModuleNotFoundError" in row
+
+
+def test_a_command_loads_the_plugins_once(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Start-up (plugin commands) and the command itself share one plugin manager."""
+    from tvae_core._plugins import PluginManager
+
+    calls = []
+
+    def discovered() -> list[Any]:
+        calls.append(1)
+        return []
+
+    monkeypatch.delenv("TVAE_DISABLE_PLUGIN_AUTOLOAD")
+    monkeypatch.delenv("TVAE_NO_PLUGIN_COMMANDS")
+    monkeypatch.setattr(PluginManager, "_entry_points", staticmethod(discovered))
+    code, out, _ = cli(capsys, "list", "optimizer", "--json")
+    assert code == 0 and "adam" in _names(json.loads(out)) and len(calls) == 1
+    code, _, _ = cli(capsys, "list", "optimizer", "--json", "--plugin", "no:nothing")
+    assert code == 0 and len(calls) == 3  # --plugin asks for a manager of its own
+
+
+@pytest.mark.parametrize("command", [["--help"], ["list"], ["plugins"]])
+def test_listing_commands_import_no_heavy_module(command: list[str]) -> None:
+    """What makes `tvae list` slow to start: torch, geoopt, or pydantic (typer 0.27+ coercion)."""
+    probe = (
+        "import sys\nfrom tvae_core.cli import main\ntry:\n"
+        f"    main({command!r})\nexcept SystemExit:\n    pass\n"
+        "heavy = ('torch', 'geoopt', 'pydantic', 'numpy', 'matplotlib')\n"
+        "print(*[m for m in heavy if m in sys.modules], file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TVAE_")}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1:] in ([], [""]), done.stderr
+
+
 def test_list_unknown_kind(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "list", "optimiser")
     assert code == 2
