@@ -3,7 +3,9 @@
 The peak is the best of several large float32 GEMMs (bf16 too on CUDA). The default run's
 work per epoch is counted by ``torch.utils.flop_counter`` on one training step (forward,
 losses, backward) times the steps per epoch; the achieved rate divides it by the measured
-epoch time. Small MLPs at batch 512 are far from GEMM-bound, so expect a small fraction.
+epoch time. On a shared machine both drift by 10-20 % within a minute, so they are measured
+in alternation: each round times a few large GEMMs and one training epoch, the fraction is
+taken per round, and the median round is reported (with the spread of the rounds).
 
     python benchmarks/flops.py [--quick] [--device cuda]
 """
@@ -53,8 +55,17 @@ def run(args: argparse.Namespace) -> list[Row]:
     device = tr.device
     cuda = device.type == "cuda"
     size = 8192 if cuda else 2048
-    repeats = 3 if args.quick else 10
-    peak32 = gemm_peak(device, torch.float32, size, repeats)
+    rounds = 3 if args.quick else 9
+    flops = step_flops(tr) * tr.dataset.num_train_batches()
+    _bench.time_epochs(tr, 1)  # warm-up epoch (and the GEMM's first call below)
+    peaks, epochs, fractions = [], [], []
+    for _ in range(rounds):
+        peak = gemm_peak(device, torch.float32, size, 3)
+        (epoch_s,) = _bench.time_epochs(tr, 1, warmup=0)
+        peaks.append(peak)
+        epochs.append(epoch_s)
+        fractions.append(100 * flops / epoch_s / 1e9 / peak)
+    peak32 = max(peaks)
     rows = [
         Row(
             NAME,
@@ -62,7 +73,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             peak32,
             "GFLOP/s",
             note=str(device),
-            extra={"threads": torch.get_num_threads()},
+            extra={"threads": torch.get_num_threads(), "rounds_gflops": peaks},
         )
     ]
     if cuda:
@@ -70,17 +81,32 @@ def run(args: argparse.Namespace) -> list[Row]:
             Row(
                 NAME,
                 f"matmul peak bf16 ({size}^3)",
-                gemm_peak(device, torch.bfloat16, size, repeats),
+                gemm_peak(device, torch.bfloat16, size, 3),
                 "GFLOP/s",
             )
         )
-    flops = step_flops(tr) * tr.dataset.num_train_batches()
-    epoch_s = _bench.median(_bench.time_epochs(tr, 2 if args.quick else 5))
-    achieved = flops / epoch_s / 1e9
+    epoch_s = _bench.median(epochs)
+    steps = tr.dataset.num_train_batches()
     rows += [
         Row(NAME, "default run: work per epoch (counted)", flops / 1e9, "GFLOP"),
-        Row(NAME, "default run: achieved rate", achieved, "GFLOP/s", extra={"epoch_s": epoch_s}),
-        Row(NAME, "default run: fraction of float32 matmul peak", 100 * achieved / peak32, "%"),
+        Row(
+            NAME,
+            "default run: training step",
+            1e3 * epoch_s / steps,
+            "ms",
+            note=f"{steps} steps per epoch",
+            extra={"epoch_s": epochs},
+        ),
+        Row(NAME, "default run: achieved rate", flops / epoch_s / 1e9, "GFLOP/s"),
+        Row(
+            NAME,
+            "default run: fraction of float32 matmul peak",
+            _bench.median(fractions),
+            "%",
+            ">= 35 %",
+            note=f"median of {rounds} rounds, range {min(fractions):.1f}-{max(fractions):.1f}",
+            extra={"rounds_pct": fractions},
+        ),
     ]
     return rows
 

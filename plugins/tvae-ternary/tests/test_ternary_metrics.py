@@ -97,6 +97,25 @@ def test_spearman_with_ties_matches_pearson_of_average_ranks() -> None:
     assert math.isnan(spearman(torch.ones(4), b[:4]))
 
 
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+        ),
+    ],
+)
+def test_coverage_is_exactly_one_when_every_row_decodes(device: str) -> None:
+    """The quality bar asks coverage >= 1.0: a perfect decoding must give 1.0, not 1 - 1ulp."""
+    batch = {k: v.to(device) for k, v in ternary_tensors(9).items()}
+    logits = torch.nn.functional.one_hot(batch["x"].long() + 1, 3).float()
+    assert coverage({"logits": logits}, batch) == 1.0
+    logits[:7, 0] = logits[:7, 0].roll(1, dims=-1)
+    assert coverage({"logits": logits}, batch) == (3**9 - 7) / 3**9
+
+
 def test_coverage_is_a_fraction_of_exact_rows() -> None:
     batch = ternary_tensors(3)
     logits = torch.nn.functional.one_hot(batch["x"].long() + 1, 3).float()

@@ -15,7 +15,7 @@ from typing import Literal
 
 import torch
 from torch.nn import functional as F
-from tvae_ternary.geometry import distance, pairwise_distance, radius
+from tvae_ternary.geometry import indexed_distance, pairwise_distance, radius
 from tvae_ternary.space import MAX_TRITS, valuation_table
 
 Tensors = Mapping[str, torch.Tensor]
@@ -91,8 +91,9 @@ class PadicRanking:
         vq = _pair_valuation(index, a, q, n)
         closer = torch.where(vp > vq, p, q)
         farther = torch.where(vp > vq, q, p)
-        c = _curvature(outputs)
-        gap = distance(z[a], z[closer], c) - distance(z[a], z[farther], c)
+        # Both distances of every triplet in one call: per-row norms are computed once.
+        d = indexed_distance(z, a.repeat(2), torch.cat([closer, farther]), _curvature(outputs))
+        gap = d[: a.numel()] - d[a.numel() :]
         if self.relative_margin:
             depth = torch.maximum(vp, vq).clamp(max=MAX_TRITS).to(z.dtype)
             gap = gap + self.margin * self.ratio**depth

@@ -44,7 +44,10 @@ def coverage(outputs: Tensors, batch: Tensors) -> float:
     """Fraction (in [0, 1]) of rows whose decoding reproduces every trit of ``batch["x"]``."""
     predicted = outputs["logits"].argmax(-1)
     target = batch["x"].round().long() + 1
-    return float((predicted == target).all(-1).double().mean())
+    exact = (predicted == target).all(-1)
+    # A count over the row count, divided on the host: a device mean may multiply by 1/N
+    # instead (CUDA does), and 19683 * (1/19683) can fall one ulp short of a perfect 1.0.
+    return int(exact.sum()) / max(exact.numel(), 1)
 
 
 def _average_ranks(values: torch.Tensor) -> torch.Tensor:
