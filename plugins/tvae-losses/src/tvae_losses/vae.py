@@ -37,9 +37,7 @@ class Reconstruction:
         target = batch["x"].round().long() + 1
         # Classes on dim 1, (B, 3, n): the softmax over 3 classes then runs along the trits
         # (vectorised), about 1.6x faster on CPU than over rows of 3; the same value.
-        ce = F.cross_entropy(
-            logits.transpose(-1, -2), target, label_smoothing=self.label_smoothing
-        )
+        ce = F.cross_entropy(logits.transpose(-1, -2), target, label_smoothing=self.label_smoothing)
         return ce * target.shape[-1] if self.reduction == "sum" else ce
 
 
