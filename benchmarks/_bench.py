@@ -114,9 +114,12 @@ def trainer(
 ) -> Any:
     from tvae_core import Trainer
 
-    return Trainer(
-        config(overrides, device=device), plugins=plugin_manager(), callbacks=list(callbacks)
-    )
+    pm = plugin_manager()
+    if not any(c.name == "checkpoint" for c in pm.registry.all("callback")):
+        # The fallback registration (no plugins installed, as on a bare GPU machine) has
+        # the ternary components only: train without the default config's callbacks.
+        overrides = ["callbacks=[]", *overrides]
+    return Trainer(config(overrides, device=device), plugins=pm, callbacks=list(callbacks))
 
 
 def median(values: Sequence[float]) -> float:

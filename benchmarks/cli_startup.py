@@ -43,9 +43,14 @@ def _tvae() -> list[str]:
 
 def _on_terminal(cmd: list[str]) -> float:
     """Wall time of ``cmd`` with a pseudo-terminal as its stdout and stderr (read to EOF)."""
+    import fcntl
     import pty
+    import struct
+    import termios
 
     leader, follower = pty.openpty()
+    # A terminal of 120 x 40 characters (a fresh pty is 0 x 0 and rich would assume 80).
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower)
     os.close(follower)
@@ -63,8 +68,33 @@ def _on_terminal(cmd: list[str]) -> float:
     return elapsed
 
 
+def _compile_sources() -> None:
+    """Write the bytecode of the core and the plugins, as a regular (non-editable) install has.
+
+    With PYTHONDONTWRITEBYTECODE set (as on this machine) an edited module of an editable
+    install would otherwise be compiled again by every timed run.
+    """
+    import compileall
+    import importlib.util
+
+    for name in ("tvae_core", *_plugin_packages()):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            for folder in spec.submodule_search_locations:
+                compileall.compile_dir(folder, quiet=1)
+
+
+def _plugin_packages() -> list[str]:
+    from importlib.metadata import entry_points
+
+    return sorted(
+        {ep.value.split(".")[0].split(":")[0] for ep in entry_points(group="tvae.plugins")}
+    )
+
+
 def run(args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
+    _compile_sources()
     repeats = 3 if args.quick else 11
     for cmd, where in [(c, w) for c in COMMANDS for w in ("piped", "terminal")]:
         times = []

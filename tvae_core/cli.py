@@ -59,7 +59,7 @@ def _manager(plugins: list[str] | None) -> Any:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console()
+    return Console(emoji=False)  # ":name:" in a description is text, not an emoji
 
 
 def _print_table(
