@@ -9,6 +9,7 @@ import torch
 from tvae_losses.geometric import Geodesic, PadicRanking, Radial
 from tvae_ternary.data import ternary_tensors
 from tvae_ternary.geometry import distance, expmap0, radius
+from tvae_ternary.space import valuation_table
 
 
 def _outputs(z: torch.Tensor, c: float | torch.Tensor = 1.0) -> dict[str, torch.Tensor]:
@@ -72,6 +73,36 @@ def test_padic_ranking_known_value_on_reversed_triplets() -> None:
     value = float(PadicRanking(margin=0.1, triplets_per_anchor=64)(_outputs(z), batch))
     assert min(hinge_0, hinge_3) < value < max(hinge_0, hinge_3)
     assert hinge_0 == pytest.approx(2 * (math.atanh(0.3) - math.atanh(0.1)) + 0.1)
+
+
+@pytest.mark.parametrize("relative_margin", [False, True])
+def test_padic_ranking_equals_its_definition_on_the_drawn_triplets(relative_margin: bool) -> None:
+    """Each row anchors k triplets whose partners are row + offset (mod B), offsets drawn in
+    1..B-1 from torch's generator; the loss is the mean hinge over triplets whose two
+    valuations differ, with the 3-adically closer partner first."""
+    batch = ternary_tensors(4, torch.randperm(81, generator=torch.Generator().manual_seed(3)))
+    z = expmap0(0.4 * torch.randn(81, 3, generator=torch.Generator().manual_seed(4)))
+    loss = PadicRanking(margin=0.2, triplets_per_anchor=5, relative_margin=relative_margin)
+    torch.manual_seed(9)
+    value = loss(_outputs(z), batch)
+    torch.manual_seed(9)
+    rows = torch.arange(81)
+    partner = (rows + torch.randint(1, 81, (2, 5, 81))) % 81
+    index = batch["index"]
+    total, count = 0.0, 0
+    for t in range(5):
+        for r in range(81):
+            p, q = int(partner[0, t, r]), int(partner[1, t, r])
+            vp = valuation_table(4)[abs(int(index[r]) - int(index[p]))]
+            vq = valuation_table(4)[abs(int(index[r]) - int(index[q]))]
+            if vp == vq:
+                continue
+            near, far = (p, q) if vp > vq else (q, p)
+            margin = 0.2 * 0.5 ** float(max(vp, vq)) if relative_margin else 0.2
+            total += max(float(distance(z[r], z[near]) - distance(z[r], z[far])) + margin, 0.0)
+            count += 1
+    assert count > 100
+    assert float(value) == pytest.approx(total / count, rel=1e-6)
 
 
 def test_padic_ranking_gradients_reach_points_and_curvature() -> None:

@@ -15,7 +15,7 @@ from typing import Literal
 
 import torch
 from torch.nn import functional as F
-from tvae_ternary.geometry import indexed_distance, pairwise_distance, radius
+from tvae_ternary.geometry import pairwise_distance, radius, rowwise_distance
 from tvae_ternary.space import MAX_TRITS, valuation_table
 
 Tensors = Mapping[str, torch.Tensor]
@@ -32,10 +32,6 @@ def _check_scale(max_radius: float, ratio: float) -> None:
         raise ValueError(f"max_radius must be positive, got {max_radius}")
     if not 0.0 < ratio < 1.0:
         raise ValueError(f"ratio must lie in (0, 1), got {ratio}")
-
-
-def _pair_valuation(index: torch.Tensor, a: torch.Tensor, b: torch.Tensor, n: int) -> torch.Tensor:
-    return valuation_table(n, index.device)[(index[a] - index[b]).abs()]
 
 
 class PadicRanking:
@@ -83,17 +79,17 @@ class PadicRanking:
         if size < 3:
             return z.sum() * 0.0
         k = self.triplets_per_anchor
-        a = torch.arange(size, device=z.device).repeat(k)
-        # Offsets in 1..size-1 make p and q differ from the anchor without rejection.
-        p = (a + torch.randint(1, size, a.shape, device=z.device)) % size
-        q = (a + torch.randint(1, size, a.shape, device=z.device)) % size
-        vp = _pair_valuation(index, a, p, n)
-        vq = _pair_valuation(index, a, q, n)
-        closer = torch.where(vp > vq, p, q)
-        farther = torch.where(vp > vq, q, p)
-        # Both distances of every triplet in one call: per-row norms are computed once.
-        d = indexed_distance(z, a.repeat(2), torch.cat([closer, farther]), _curvature(outputs))
-        gap = d[: a.numel()] - d[a.numel() :]
+        # Every row is the anchor of k triplets: pq[0] and pq[1] are (k, B) partners, with
+        # offsets in 1..size-1 so that neither is the anchor itself (no rejection).
+        rows = torch.arange(size, device=z.device)
+        pq = (rows + torch.randint(1, size, (2, k, size), device=z.device)) % size
+        v = valuation_table(n, index.device)[(index[pq] - index).abs()]
+        vp, vq = v[0], v[1]
+        p_closer = vp > vq
+        closer = torch.where(p_closer, pq[0], pq[1])
+        farther = torch.where(p_closer, pq[1], pq[0])
+        d = rowwise_distance(z, torch.stack([closer, farther]), _curvature(outputs))
+        gap = d[0] - d[1]
         if self.relative_margin:
             depth = torch.maximum(vp, vq).clamp(max=MAX_TRITS).to(z.dtype)
             gap = gap + self.margin * self.ratio**depth

@@ -52,21 +52,20 @@ def pairwise_distance(
     return _acosh1p(2.0 * c * sq / den) / _sqrt_c(c, sq)
 
 
-def indexed_distance(
-    x: torch.Tensor, i: torch.Tensor, j: torch.Tensor, c: Curvature = 1.0
-) -> torch.Tensor:
-    """d_c(x[i], x[j]) for index vectors ``i`` and ``j`` (same shape) into the rows of ``x``.
+def rowwise_distance(x: torch.Tensor, j: torch.Tensor, c: Curvature = 1.0) -> torch.Tensor:
+    """d_c(x[r], x[j[..., r]]): each row r of ``x`` (B, D) against the rows ``j[..., r]`` names.
 
-    For many pairs among few points (a batch's triplets): the squared norms and conformal
-    denominators are computed once per row of ``x`` and gathered as scalars, so each pair
-    costs one difference of two rows. The same value as ``distance(x[i], x[j], c)`` (the
-    difference is taken directly, never as ``|x|^2 + |y|^2 - 2 x.y``, which loses the
-    smallest distances to cancellation in float32), at about half its cost with gradients.
+    ``j`` holds row indices, shaped (..., B); the result has its shape. For many pairs among
+    a batch's own points (the triplets of a ranking loss, each row an anchor): every row's
+    norm is computed once, the anchor side is ``x`` itself (broadcast, never gathered) and
+    each pair costs one difference of two rows. The difference is taken directly, never as
+    ``|x|^2 + |y|^2 - 2 x.y``, which loses the smallest distances to cancellation in float32.
     """
-    diff = x.index_select(0, i) - x.index_select(0, j)
+    other = x.index_select(0, j.reshape(-1)).view(*j.shape, x.shape[-1])
+    diff = x - other
     sq = (diff * diff).sum(-1)
     den = _conformal_denominator((x * x).sum(-1), c)
-    return _acosh1p(2.0 * c * sq / (den[i] * den[j])) / _sqrt_c(c, sq)
+    return _acosh1p(2.0 * c * sq / (den * den[j])) / _sqrt_c(c, sq)
 
 
 def radius(x: torch.Tensor, c: Curvature = 1.0) -> torch.Tensor:
