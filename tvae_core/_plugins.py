@@ -18,7 +18,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import pluggy
 
 from tvae_core import _hookspecs
+from tvae_core._discovery import EntryPointRecord, discover
 from tvae_core._errors import PluginError, UsageError
 from tvae_core._registry import HOOK_OF_KIND, KINDS, Component, FailedPlugin, Registry
 
@@ -120,8 +120,7 @@ class PluginManager:
             )
         if self.autoload:
             for ep in self._entry_points():
-                dist = ep.dist.name if ep.dist is not None else None
-                version = ep.dist.version if ep.dist is not None else None
+                dist, version = ep.distribution, ep.version
                 if ep.name in self.infos:
                     continue
                 if self._is_blocked(ep.name, dist):
@@ -135,14 +134,9 @@ class PluginManager:
         return self
 
     @staticmethod
-    def _entry_points() -> list[EntryPoint]:
-        seen: set[str] = set()
-        out = []
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name not in seen:
-                seen.add(ep.name)
-                out.append(ep)
-        return out
+    def _entry_points() -> list[EntryPointRecord]:
+        """Installed ``tvae.plugins`` entry points (first of each name), cached across runs."""
+        return discover(ENTRY_POINT_GROUP)
 
     def _add_requested(self, spec: str) -> None:
         if spec.endswith(".py") or os.sep in spec or "/" in spec:

@@ -9,7 +9,6 @@ exit code 1, ``status: failed`` in the summary and the last checkpoint intact.
 from __future__ import annotations
 
 import json
-from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import torch
 
 from tests.reliability.support import PLUGINS, cli, load_state, one_line, toy_config, write_config
 from tvae_core import PluginManager
+from tvae_core._discovery import EntryPointRecord, discover
 
 HEADER = "from tvae_core import hookimpl\n__version__ = '9.9.1'\n"
 BROKEN = {
@@ -175,10 +175,8 @@ def installed_broken_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.delenv("TVAE_DISABLE_PLUGIN_AUTOLOAD")
 
-    def only_fake() -> list[EntryPoint]:  # the other installed plugins stay out of this test
-        return [
-            e for e in entry_points(group="tvae.plugins") if e.dist and e.dist.name == "tvae-fake"
-        ]
+    def only_fake() -> list[EntryPointRecord]:  # the other installed plugins stay out
+        return [e for e in discover("tvae.plugins") if e.distribution == "tvae-fake"]
 
     monkeypatch.setattr(PluginManager, "_entry_points", staticmethod(only_fake))
 
