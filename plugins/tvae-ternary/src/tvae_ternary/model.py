@@ -102,6 +102,8 @@ class TernaryVAE(nn.Module):
         self.decoder = _mlp([latent_dim, *reversed(hidden), in_features], activation)
 
         self.manifold = geoopt.PoincareBall(c=curvature, learnable=learn_curvature)
+        # The trit of each one-hot class; moves with the model, not saved in its state_dict.
+        self.register_buffer("_trit_values", torch.tensor([-1.0, 0.0, 1.0]), persistent=False)
 
     @property
     def curvature(self) -> torch.Tensor:
@@ -116,9 +118,11 @@ class TernaryVAE(nn.Module):
                 f"batch['x'] has {x.shape[-1]} trits per row but the model was built for "
                 f"{self.n_trits} (input_dim={self.input_dim})"
             )
-        classes = (x.round().long() + 1).clamp(0, 2)
+        # Class c is trit c - 1. A comparison, not nn.functional.one_hot, which checks its
+        # input's range with a host round trip (aminmax + item) on every call.
+        trits = x.round().clamp(-1, 1).unsqueeze(-1)
         dtype = next(self.encoder.parameters()).dtype
-        return nn.functional.one_hot(classes, 3).flatten(-2).to(dtype)
+        return (trits == self._trit_values.to(trits.dtype)).flatten(-2).to(dtype)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Trits (B, n) -> (mu, logvar), both (B, D) in the tangent space at the origin."""
