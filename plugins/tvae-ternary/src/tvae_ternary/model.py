@@ -122,7 +122,7 @@ class TernaryVAE(nn.Module):
         # input's range with a host round trip (aminmax + item) on every call.
         trits = x.round().clamp(-1, 1).unsqueeze(-1)
         dtype = next(self.encoder.parameters()).dtype
-        return (trits == self._trit_values.to(trits.dtype)).flatten(-2).to(dtype)
+        return torch.eq(trits, self._trit_values.to(trits.dtype)).flatten(-2).to(dtype)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Trits (B, n) -> (mu, logvar), both (B, D) in the tangent space at the origin."""
