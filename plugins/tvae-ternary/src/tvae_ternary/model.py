@@ -61,6 +61,8 @@ class TernaryVAE(nn.Module):
         logvar_max: upper clamp of the encoder's log-variance.
     """
 
+    _trit_values: torch.Tensor  # buffer: the trit (-1, 0, 1) of each one-hot class
+
     def __init__(
         self,
         input_dim: int = 19683,
