@@ -85,7 +85,11 @@ class TrainerConfig(BaseModel):
     val_every: int = Field(1, ge=1, description="validate every k epochs (and after the last)")
     checkpoint_every: int = Field(1, ge=1, description="write checkpoints/last.pt every k epochs")
     out_dir: str = "runs"
-    on_nonfinite: Literal["stop", "skip"] = "stop"
+    on_nonfinite: Literal["stop", "skip"] = Field(
+        "stop",
+        description="a non-finite loss or gradient stops the run, or skips its step (on an "
+        "accelerator, skip checks every step: one host-device sync per step)",
+    )
     compile: bool = False
     progress: bool = True
     log_every_steps: int = Field(50, ge=1)

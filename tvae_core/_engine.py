@@ -549,8 +549,11 @@ class Trainer:
         skipped = 0
         clip = self.config.trainer.grad_clip
         params = [p for p in self.model.parameters() if p.requires_grad]
-        check_each_step = self.device.type == "cpu"
         skip_bad = self.config.trainer.on_nonfinite == "skip"
+        # On the CPU every step is checked (a check costs nothing there). On an accelerator
+        # a check waits for the device, so gradients are checked once an epoch, unless
+        # bad steps are to be skipped: deciding per step needs the per-step check.
+        check_each_step = self.device.type == "cpu" or skip_bad
         epoch_bad = torch.zeros((), dtype=torch.bool, device=self.device)
         distributed = self.world_size > 1
         if distributed:

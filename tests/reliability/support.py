@@ -22,9 +22,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def toy_config(**changes: Any) -> dict[str, Any]:
-    """The core's toy run on one thread (fast and bit-reproducible), with ``changes`` applied."""
+    """The core's toy run on one CPU thread (fast and bit-reproducible), with ``changes`` applied.
+
+    The CPU even where a GPU is present: these tests pin the CPU's exact behaviour (a check
+    at every step, identical weights after a resume); CUDA's own tests ask for ``cuda``.
+    """
     config = copy.deepcopy(TOY_CONFIG)
-    config["trainer"] = {**config["trainer"], "num_threads": 1, "checkpoint_every": 1}
+    config["trainer"] = {
+        **config["trainer"],
+        "device": "cpu",
+        "num_threads": 1,
+        "checkpoint_every": 1,
+    }
     for key, value in changes.items():
         if key == "trainer":
             config["trainer"].update(value)

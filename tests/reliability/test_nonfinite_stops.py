@@ -17,6 +17,7 @@ import torch
 from tests.reliability.support import PLUGINS, cli, load_state, one_line, toy_config, write_config
 
 STEPS_PER_EPOCH = 4
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
 def run(capsys: pytest.CaptureFixture[str], config: dict[str, Any]) -> tuple[int, str, Path]:
@@ -115,3 +116,40 @@ def test_skip_mode_drops_bad_steps_and_finishes(capsys: pytest.CaptureFixture[st
     assert [r.get("train/skipped_steps") for r in records] == [None, 2.0, None]
     assert_finite_checkpoint(run_dir, epoch=3)
     assert records[-1]["step"] == 3 * STEPS_PER_EPOCH - 2  # skipped steps make no update
+
+
+@cuda
+@pytest.mark.parametrize("mode", ["nan", "nan_grad"])
+def test_on_cuda_a_fault_stops_at_its_epoch_end_and_keeps_the_last_good_checkpoint(
+    capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    """On an accelerator gradients are checked once an epoch (no per-step sync): the fault at
+    step 9 (third epoch) stops the run when that epoch ends, and last.pt stays at epoch 2."""
+    config = toy_config(
+        epochs=4,
+        losses=[{"name": "mse"}, {"name": "faulty_mse", "at_step": 9, "mode": mode}],
+        trainer={"device": "cuda"},
+    )
+    code, err, run_dir = run(capsys, config)
+    line = one_line(err)
+    assert code == 1
+    assert "non-finite" in line and "at epoch 2" in line, line
+    assert "last good checkpoint:" in line
+    assert_finite_checkpoint(run_dir, epoch=2)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed"
+
+
+@cuda
+def test_on_cuda_skip_mode_drops_bad_steps_and_finishes(capsys: pytest.CaptureFixture[str]) -> None:
+    config = toy_config(
+        epochs=3,
+        losses=[{"name": "faulty_mse", "at_step": 5, "times": 2}],
+        trainer={"on_nonfinite": "skip", "device": "cuda"},
+    )
+    code, err, run_dir = run(capsys, config)
+    assert code == 0, err
+    records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r.get("train/skipped_steps") for r in records] == [None, 2.0, None]
+    assert_finite_checkpoint(run_dir, epoch=3)
+    assert records[-1]["step"] == 3 * STEPS_PER_EPOCH - 2
