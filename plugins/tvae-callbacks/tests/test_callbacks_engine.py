@@ -1,4 +1,4 @@
-"""The callbacks inside real ``tvae_core.Trainer`` runs (toy plugin, no other plugin needed)."""
+"""The callbacks inside real ``tvae_core.Trainer`` runs (the core's tiny testing kit, no other plugin)."""
 
 from __future__ import annotations
 
@@ -6,33 +6,31 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tvae_core import PluginManager, load_checkpoint
-from tvae_core._config import build_config
+from tvae_core import load_checkpoint
+from tvae_core._config import build_config, merge_with_default
 from tvae_core._engine import Trainer
-
-TOY = Path(__file__).with_name("cb_toy_plugin.py")
+from tvae_core.testing import TINY_CONFIG, plugin_manager, tiny_plugin
 
 
 def config(callbacks: list[dict[str, Any]], epochs: int = 6) -> Any:
+    # The tiny run (27 operations in 3 batches of 9, ``tiny_reconstruction`` and the metric
+    # ``tiny_coverage``) with a scheduler, so that checkpoints carry its state.
     return build_config(
-        {
-            "seed": 2,
-            "epochs": epochs,
-            "data": {"name": "points", "size": 48, "batch_size": 16},
-            "model": {"name": "autoencoder"},
-            "optimizer": {"name": "adam", "lr": 0.01},
-            "scheduler": {"name": "constant"},
-            "losses": [{"name": "mse"}],
-            "metrics": ["coverage"],
-            "callbacks": callbacks,
-            "trainer": {"val_every": 1, "progress": False},
-            "plugins": {"required": []},
-        }
+        merge_with_default(
+            {
+                "seed": 2,
+                "epochs": epochs,
+                "scheduler": {"name": "constant"},
+                "callbacks": callbacks,
+                "trainer": {"val_every": 1},
+            },
+            base=TINY_CONFIG,
+        )
     )
 
 
 def fit(callbacks: list[dict[str, Any]], run_dir: Path, epochs: int = 6, **kw: Any) -> Trainer:
-    pm = PluginManager([str(TOY), "tvae_callbacks.plugin"], autoload=False)
+    pm = plugin_manager(tiny_plugin, "tvae_callbacks.plugin")
     trainer = Trainer(config(callbacks, epochs), plugins=pm, run_dir=run_dir, **kw)
     trainer.fit()
     return trainer
@@ -50,13 +48,14 @@ def test_early_stopping_ends_the_run_and_the_reason_reaches_the_summary(tmp_path
 
 
 def test_coverage_plateau_with_the_seed_spelling(tmp_path: Path) -> None:
+    # The seed guide's ``val_x`` spelling finds the engine's ``val/x`` key.
     fit(
-        [{"name": "coverage_plateau", "monitor": "val_coverage", "threshold": 0.01}],
+        [{"name": "coverage_plateau", "monitor": "val_tiny_coverage", "threshold": 0.01}],
         tmp_path / "run",
     )
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "stopped_early"
-    assert summary["stop_reason"].startswith("coverage target reached: val/coverage")
+    assert summary["stop_reason"].startswith("coverage target reached: val/tiny_coverage")
 
 
 def test_checkpoints_are_full_core_state_and_resume(tmp_path: Path) -> None:

@@ -7,25 +7,26 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tvae_tensorboard import TensorBoardCallback, flatten_config
 
-from tvae_core import PluginManager
-from tvae_core._config import build_config
+from tvae_core._config import build_config, merge_with_default
 from tvae_core._engine import Trainer
+from tvae_core.testing import TINY_CONFIG, plugin_manager, tiny_plugin, tiny_valuation
 
-TOY = Path(__file__).with_name("tb_toy_plugin.py")
+# The core's tiny run: the 27 operations of n = 3 in batches of 9, the loss
+# ``tiny_reconstruction``, the metric ``tiny_coverage``; the model outputs ``z_mean``.
+CONFIG: dict[str, Any] = merge_with_default(
+    {
+        "seed": 1,
+        "epochs": 4,
+        "scheduler": {"name": "constant"},
+        "callbacks": [{"name": "tensorboard"}],
+        "trainer": {"val_every": 2},
+    },
+    base=TINY_CONFIG,
+)
 
-CONFIG: dict[str, Any] = {
-    "seed": 1,
-    "epochs": 4,
-    "data": {"name": "points", "size": 48, "batch_size": 16},
-    "model": {"name": "autoencoder"},
-    "optimizer": {"name": "adam", "lr": 0.01},
-    "scheduler": {"name": "constant"},
-    "losses": [{"name": "mse"}],
-    "metrics": ["coverage"],
-    "callbacks": [{"name": "tensorboard"}],
-    "trainer": {"val_every": 2, "progress": False},
-    "plugins": {"required": []},
-}
+
+def plugins() -> Any:
+    return plugin_manager(tiny_plugin, "tvae_tensorboard.plugin")
 
 
 def test_flatten_config_keys_components_by_name() -> None:
@@ -49,7 +50,7 @@ def test_flatten_config_keys_components_by_name() -> None:
 
 
 def test_a_run_writes_epoch_scalars_hparams_and_the_projector(tmp_path: Path) -> None:
-    pm = PluginManager([str(TOY), "tvae_tensorboard.plugin"], autoload=False)
+    pm = plugins()
     trainer = Trainer(build_config(CONFIG), plugins=pm, run_dir=tmp_path / "run")
     summary = trainer.fit()
     assert summary.status == "completed"
@@ -57,16 +58,24 @@ def test_a_run_writes_epoch_scalars_hparams_and_the_projector(tmp_path: Path) ->
     acc = EventAccumulator(str(folder))
     acc.Reload()
     tags = acc.Tags()
-    assert {"train/loss", "train/mse", "lr", "val/loss", "val/coverage"} <= set(tags["scalars"])
+    assert {
+        "train/loss",
+        "train/tiny_reconstruction",
+        "lr",
+        "val/loss",
+        "val/tiny_coverage",
+    } <= set(tags["scalars"])
     assert [e.step for e in acc.Scalars("train/loss")] == [0, 1, 2, 3]  # per epoch, not per step
-    assert [e.step for e in acc.Scalars("val/coverage")] == [1, 3]
+    assert [e.step for e in acc.Scalars("val/tiny_coverage")] == [1, 3]
     assert "_hparams_/session_start_info" in acc.PluginTagToContent("hparams")
     projector = (folder / "projector_config.pbtxt").read_text()
     assert 'tensor_name: "z_mean:' in projector
     step_dir = folder / "00004" / "z_mean"
-    assert (step_dir / "tensors.tsv").read_text().count("\n") == 48
+    assert (step_dir / "tensors.tsv").read_text().count("\n") == 27
     metadata = (step_dir / "metadata.tsv").read_text().splitlines()
-    assert metadata[0] == "index\tvaluation" and metadata[5] == "4\t1"
+    assert metadata[0] == "index\tvaluation" and metadata[5] == "4\t0" and metadata[10] == "9\t2"
+    # Every operation, in order, with its 3-adic valuation (v(0) = n = 3).
+    assert metadata[1:] == [f"{i}\t{v}" for i, v in enumerate(tiny_valuation(3).tolist())]
     (callback,) = [c for c in trainer.callbacks if isinstance(c, TensorBoardCallback)]
     assert callback.timings_s["fit_end"] > 0
 
@@ -74,7 +83,7 @@ def test_a_run_writes_epoch_scalars_hparams_and_the_projector(tmp_path: Path) ->
 def test_hparams_hold_the_flattened_config(tmp_path: Path) -> None:
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    pm = PluginManager([str(TOY), "tvae_tensorboard.plugin"], autoload=False)
+    pm = plugins()
     config = {**CONFIG, "epochs": 2, "callbacks": [{"name": "tensorboard", "log_embedding": False}]}
     Trainer(build_config(config), plugins=pm, run_dir=tmp_path / "run").fit()
     acc = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
@@ -82,18 +91,18 @@ def test_hparams_hold_the_flattened_config(tmp_path: Path) -> None:
     content = acc.PluginTagToContent("hparams")
     start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
     params = start.session_start_info.hparams
-    assert params["data.batch_size"].number_value == 16
+    assert params["data.batch_size"].number_value == 9
     assert params["optimizer.name"].string_value == "adam"
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
     names = {m.name.tag for m in experiment.experiment.metric_infos}
-    assert {"val/loss", "val/coverage"} <= names
+    assert {"val/loss", "val/tiny_coverage"} <= names
     assert not (tmp_path / "run" / "tensorboard" / "projector_config.pbtxt").exists()
 
 
 def test_without_a_run_folder_it_writes_nothing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    pm = PluginManager([str(TOY), "tvae_tensorboard.plugin"], autoload=False)
+    pm = plugins()
     trainer = Trainer(build_config({**CONFIG, "epochs": 1}), plugins=pm)
     with caplog.at_level("WARNING", logger="tvae"):
         trainer.fit()
