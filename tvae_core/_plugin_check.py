@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from tvae_core._discovery import EntryPointRecord, discover
 from tvae_core._errors import PluginError, UsageError
 from tvae_core._plugins import ENTRY_POINT_GROUP, PluginManager
 from tvae_core._registry import Component
@@ -107,22 +108,14 @@ class CheckReport:
 
 
 # -- finding what to check ---------------------------------------------------------------------
-def _entry_points() -> list[Any]:
-    from importlib.metadata import entry_points
-
-    return list(entry_points(group=ENTRY_POINT_GROUP))
-
-
 def _norm(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
 
 
-def _block_others(keep: str) -> list[str]:
-    return [f"no:{ep.name}" for ep in _entry_points() if ep.name != keep]
-
-
-def _from_entry_point(ep: Any) -> Target:
-    return Target(ep.name, _block_others(ep.name), module=ep.value.partition(":")[0], autoload=True)
+def _from_entry_point(ep: EntryPointRecord, installed: list[EntryPointRecord]) -> Target:
+    """Check ``ep`` alone: every other installed plugin is blocked."""
+    blocked = [f"no:{other.name}" for other in installed if other.name != ep.name]
+    return Target(ep.name, blocked, module=ep.value.partition(":")[0], autoload=True)
 
 
 def _from_project(directory: Path, report: CheckReport) -> list[Target]:
@@ -182,9 +175,9 @@ def _from_project(directory: Path, report: CheckReport) -> list[Target]:
 def find_targets(spec: str | None, report: CheckReport) -> list[Target]:
     """Resolve ``spec``: None (every installed plugin), an entry-point or distribution name,
     a project folder, a ``.py`` file, or a module name."""
-    eps = _entry_points()
+    eps = discover(ENTRY_POINT_GROUP)  # the plugins a run would load (cached like theirs)
     if spec is None:
-        return [_from_entry_point(ep) for ep in eps]
+        return [_from_entry_point(ep, eps) for ep in eps]
     path = Path(spec)
     if path.is_dir() and (path / "pyproject.toml").is_file():
         return _from_project(path, report)
@@ -193,9 +186,9 @@ def find_targets(spec: str | None, report: CheckReport) -> list[Target]:
             raise UsageError(f"plugins check: {spec}: no such file")
         return [Target(path.stem, [str(path)], path=str(path))]
     by_name = [ep for ep in eps if ep.name == spec]
-    by_dist = [ep for ep in eps if ep.dist is not None and _norm(ep.dist.name) == _norm(spec)]
+    by_dist = [ep for ep in eps if ep.distribution and _norm(ep.distribution) == _norm(spec)]
     if by_name or by_dist:
-        return [_from_entry_point(ep) for ep in (by_name or by_dist)]
+        return [_from_entry_point(ep, eps) for ep in (by_name or by_dist)]
     try:
         found = importlib.util.find_spec(spec)
     except (ImportError, ValueError):
