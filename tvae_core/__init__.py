@@ -20,8 +20,7 @@ imported on first use, so that listing plugins stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tvae_core._callbacks import Callback, CallbackList, Control
 from tvae_core._constants import DEFAULT_GRAD_CLIP
@@ -36,6 +35,7 @@ from tvae_core._errors import (
     UsageError,
 )
 from tvae_core._hookspecs import hookimpl, hookspec
+from tvae_core._lazy import lazy_exports
 from tvae_core._plugins import PluginInfo, PluginManager
 from tvae_core._registry import KINDS, Component, RegisterFn, Registry
 
@@ -95,6 +95,7 @@ __all__ = [
     "get_logger",
     "hookimpl",
     "hookspec",
+    "lazy_exports",
     "load_checkpoint",
     "load_config",
     "model_from_checkpoint",
@@ -103,17 +104,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tvae_core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 
 if TYPE_CHECKING:

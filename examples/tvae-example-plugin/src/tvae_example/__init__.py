@@ -6,12 +6,15 @@ hooks live in :mod:`tvae_example.plugin`; the classes are importable from here f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tvae_core import lazy_exports
 
 __version__ = "0.1.0"
 
 __all__ = ["CentroidLoss", "LatentRadius", "LrLogger", "__version__"]
 
+# Imported on first use: `import tvae_example` must not import torch.
 _HOMES = {
     "CentroidLoss": "tvae_example.losses",
     "LatentRadius": "tvae_example.metrics",
@@ -23,11 +26,4 @@ if TYPE_CHECKING:
     from tvae_example.losses import CentroidLoss
     from tvae_example.metrics import LatentRadius
 
-
-def __getattr__(name: str) -> Any:
-    # Imported on first use: `import tvae_example` must not import torch.
-    if name in _HOMES:
-        import importlib
-
-        return getattr(importlib.import_module(_HOMES[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, __all__)

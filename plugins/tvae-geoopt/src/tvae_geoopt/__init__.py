@@ -12,8 +12,9 @@ The names are imported on first use, so that importing the plugin does not impor
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tvae_core import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -27,17 +28,7 @@ _LAZY = {
 __all__ = ["RiemannianAdam", "RiemannianSGD", "SplitOptimizer", "__version__", "is_manifold_tensor"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tvae_geoopt' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 
 if TYPE_CHECKING:
