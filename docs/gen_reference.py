@@ -38,7 +38,7 @@ def _cell(text: object) -> str:
 # -- hooks -------------------------------------------------------------------------------------
 def hooks_markdown() -> str:
     """Every hookspec: its signature and docstring, in definition order."""
-    from tvae_core import _hookspecs
+    from tvae_core._plugins import hookspecs as _hookspecs
 
     lines = [
         "# Hook reference",
@@ -97,8 +97,7 @@ def _default(field: Any) -> str:
 
 def components_markdown(pm: Any = None) -> str:
     """Every registered component by kind, with its plugin and its settings table."""
-    from tvae_core._plugins import PluginManager
-    from tvae_core._registry import KINDS
+    from tvae_core import KINDS, PluginManager
 
     pm = pm if pm is not None else PluginManager()
     registry = pm.registry

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tvae_core._discovery import EntryPointRecord, _cache_file, discover
+from tvae_core._plugins.discovery import EntryPointRecord, _cache_file, discover
 
 GROUP = "tvae.plugins"
 
@@ -107,7 +107,7 @@ def test_no_cache_when_turned_off(site: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_a_cached_start_imports_no_importlib_metadata(tmp_path: Path) -> None:
     probe = (
         "import sys\n"
-        "from tvae_core._discovery import discover\n"
+        "from tvae_core._plugins.discovery import discover\n"
         "records = discover('tvae.plugins')\n"
         "print(len(records), 'importlib.metadata' in sys.modules)\n"
     )

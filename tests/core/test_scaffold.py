@@ -1,4 +1,4 @@
-"""Tests of ``tvae new-plugin`` (tvae_core._scaffold): names, rendering, and a real install."""
+"""Tests of ``tvae new-plugin`` (tvae_core._tools.scaffold): names, rendering, and a real install."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tvae_core import UsageError
-from tvae_core._scaffold import create_plugin, next_steps, plugin_names, render
+from tvae_core._tools.scaffold import create_plugin, next_steps, plugin_names, render
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tvae_core import Callback
+from tvae_core import Callback, RunContext, is_main_process
 from tvae_tensorboard.buffer import MetricsBuffer
 
 if TYPE_CHECKING:
     import torch
-
-    from tvae_core import Trainer
 
 _log = logging.getLogger("tvae.tensorboard")
 
@@ -71,16 +68,6 @@ def flatten_config(config: Any, prefix: str = "") -> dict[str, HParamValue]:
     return out
 
 
-def _is_main(trainer: Any) -> bool:
-    rank = getattr(trainer, "rank", None)
-    if isinstance(rank, int):
-        return rank == 0
-    dist = sys.modules.get("torch.distributed")
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        return int(dist.get_rank()) == 0
-    return True
-
-
 class TensorBoardCallback(Callback):
     """Write the run to TensorBoard: scalars per epoch, hyperparameters, and the latent embedding.
 
@@ -118,15 +105,13 @@ class TensorBoardCallback(Callback):
         self.buffer: MetricsBuffer | None = None
         self.last_logs: dict[str, float] = {}
         self.timings_s: dict[str, float] = {"epochs": 0.0, "fit_end": 0.0}
-        self._trainer: Trainer | None = None
 
-    def on_fit_start(self, trainer: Trainer) -> None:
-        self._trainer = trainer
-        if not _is_main(trainer):
+    def on_fit_start(self, run: RunContext) -> None:
+        if not is_main_process(run):
             return
         folder = self.log_dir
-        if folder is None and getattr(trainer, "run_dir", None) is not None:
-            folder = Path(trainer.run_dir) / "tensorboard"  # type: ignore[arg-type]
+        if folder is None and run.run_dir is not None:
+            folder = run.run_dir / "tensorboard"
         if folder is None:
             _log.warning(
                 "tensorboard: the run has no folder and no log_dir was given; writing nothing"
@@ -148,26 +133,25 @@ class TensorBoardCallback(Callback):
         self.buffer.flush()
         self.timings_s["epochs"] += time.perf_counter() - t0
 
-    def on_fit_end(self, trainer: Trainer) -> None:
+    def on_fit_end(self, run: RunContext) -> None:
         if self.buffer is None:
             return
         t0 = time.perf_counter()
         try:
             self.buffer.flush()
             if self.log_hparams:
-                self._write_hparams(trainer)
+                self._write_hparams(run)
             if self.log_embedding:
-                self._write_embedding(trainer)
+                self._write_embedding(run)
         finally:
             self.buffer.close()
             self.buffer = None
-            self._trainer = None
             self.timings_s["fit_end"] = time.perf_counter() - t0
 
-    def _write_hparams(self, trainer: Trainer) -> None:
+    def _write_hparams(self, run: RunContext) -> None:
         from torch.utils.tensorboard.summary import hparams
 
-        params = flatten_config(getattr(trainer, "config", None) or {})
+        params = flatten_config(run.config)
         metrics = {
             k: v for k, v in self.last_logs.items() if k.startswith("val/") and math.isfinite(v)
         }
@@ -180,8 +164,8 @@ class TensorBoardCallback(Callback):
         for summary in hparams(params, metrics):
             file_writer.add_summary(summary)
 
-    def _write_embedding(self, trainer: Trainer) -> None:
-        outputs, batch = trainer.evaluate()
+    def _write_embedding(self, run: RunContext) -> None:
+        outputs, batch = run.evaluate()
         mat = outputs.get(self.embedding_key)
         if mat is None or mat.dim() != 2:
             _log.warning(
@@ -204,7 +188,7 @@ class TensorBoardCallback(Callback):
             mat.detach().float().cpu().numpy(),
             {k: v.detach().cpu().tolist() for k, v in columns.items()},
             tag=self.embedding_key,
-            step=int(getattr(trainer, "epoch", 0) or 0),
+            step=run.epoch,
         )
 
 
