@@ -80,11 +80,10 @@ class LossWeights(Protocol):
 
 
 class RunContext(Protocol):
-    """The run a callback is given at ``on_fit_start`` and ``on_fit_end``.
+    """What a callback may read and do in a run: the members below, and nothing else.
 
-    Files: ``run_dir`` and ``checkpoint_dir`` are None when the run writes no files and on
-    every rank but the main one (``is_main``). Counters: ``epoch`` is the number of
-    completed epochs, ``global_step`` the optimizer steps so far.
+    A callback gets one at ``on_fit_start`` and ``on_fit_end``; inside ``tvae run`` it is a
+    view of the trainer (:class:`RunView`), in tests :class:`tvae_core.testing.FakeRun`.
     """
 
     @property
@@ -92,31 +91,40 @@ class RunContext(Protocol):
         """The run's resolved configuration (read it; changing it changes nothing)."""
 
     @property
-    def run_dir(self) -> Path | None: ...
+    def run_dir(self) -> Path | None:
+        """The run's folder; None without one (library use) and on ranks other than 0."""
 
     @property
-    def checkpoint_dir(self) -> Path | None: ...
+    def checkpoint_dir(self) -> Path | None:
+        """The run's ``checkpoints/`` folder; None when ``run_dir`` is."""
 
     @property
-    def rank(self) -> int: ...
+    def rank(self) -> int:
+        """This process's rank under distributed training (0 otherwise)."""
 
     @property
-    def world_size(self) -> int: ...
+    def world_size(self) -> int:
+        """The number of training processes (1 without distributed training)."""
 
     @property
-    def is_main(self) -> bool: ...
+    def is_main(self) -> bool:
+        """Whether this process writes the run's files (rank 0)."""
 
     @property
-    def device(self) -> torch.device: ...
+    def device(self) -> torch.device:
+        """The device the model and the batches are on."""
 
     @property
-    def epoch(self) -> int: ...
+    def epoch(self) -> int:
+        """Completed epochs (the 0-based index of the epoch about to run)."""
 
     @property
-    def global_step(self) -> int: ...
+    def global_step(self) -> int:
+        """Optimizer steps taken so far."""
 
     @property
-    def steps_per_epoch(self) -> int: ...
+    def steps_per_epoch(self) -> int:
+        """Optimizer steps per epoch on this rank (the dataset's ``num_train_batches()``)."""
 
     @property
     def model(self) -> torch.nn.Module:
@@ -131,7 +139,8 @@ class RunContext(Protocol):
         """Every callback of the run, in the order events reach them."""
 
     @property
-    def control(self) -> Control: ...
+    def control(self) -> Control:
+        """Where to ask the loop to stop (``request_stop``) or save (``request_save``)."""
 
     def evaluate(self) -> tuple[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]]:
         """The model's outputs (eval mode) over the evaluation set, and that set's tensors."""

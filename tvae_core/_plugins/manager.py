@@ -105,7 +105,7 @@ class PluginManager:
 
     @staticmethod
     def _entry_points() -> list[EntryPointRecord]:
-        """Installed ``tvae.plugins`` entry points (first of each name), cached across runs."""
+        """Installed ``tvae.plugins`` entry points (first of each name)."""
         return discover(ENTRY_POINT_GROUP)
 
     def _add_requested(self, spec: str) -> None:

@@ -178,7 +178,7 @@ def _from_project(directory: Path, report: CheckReport) -> list[Target]:
 def find_targets(spec: str | None, report: CheckReport) -> list[Target]:
     """Resolve ``spec``: None (every installed plugin), an entry-point or distribution name,
     a project folder, a ``.py`` file, or a module name."""
-    eps = discover(ENTRY_POINT_GROUP)  # the plugins a run would load (cached like theirs)
+    eps = discover(ENTRY_POINT_GROUP)  # the plugins a run would load
     if spec is None:
         return [_from_entry_point(ep, eps) for ep in eps]
     path = Path(spec)

@@ -97,10 +97,16 @@ def tiny_trainer(
     """
     start = copy.deepcopy(dict(base if base is not None else TINY_CONFIG))
     data = apply_overrides(merge_with_default(dict(config or {}), base=start), overrides)
-    cfg = build_config(data, source="<tiny config>")
+    source = "<tiny config>"
+    cfg = build_config(data, source=source)
     pm = plugin_manager(tiny_plugin, *plugins, autoload=autoload)
     return Trainer(
-        cfg, plugins=pm, run_dir=run_dir, callbacks=list(callbacks), resume_from=resume_from
+        cfg,
+        plugins=pm,
+        run_dir=run_dir,
+        callbacks=list(callbacks),
+        resume_from=resume_from,
+        source=source,
     )
 
 
