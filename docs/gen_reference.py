@@ -214,8 +214,7 @@ def cli_markdown() -> str:
     from tvae_core import cli
 
     os.environ.setdefault("COLUMNS", "100")
-    cli.add_plugin_commands()  # the installed plugins' commands (tvae plot, tvae export)
-    root = typer.main.get_command(cli.app)
+    root = cli.build_cli()  # with the installed plugins' commands (tvae plot, tvae export)
     lines = [
         "# Command-line reference",
         "",

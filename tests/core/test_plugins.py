@@ -189,14 +189,31 @@ def test_bad_lazy_factory_strings(tmp_path: Path, factory: str, message: str) ->
     assert message in ({i.name: i for i in pm.plugins()}["lazy_bad"].error or "")
 
 
-def test_same_name_in_two_plugins_needs_qualification(tmp_path: Path) -> None:
+def test_same_name_in_two_plugins_means_the_first_ones(tmp_path: Path) -> None:
+    """A second plugin never changes what an unqualified name meant; its own is qualified."""
     a = write(tmp_path, "plug_a", GOOD)
     b = write(tmp_path, "plug_b", GOOD)
     pm = PluginManager([str(a), str(b)], autoload=False)
     assert len([c for c in pm.registry.all("loss") if c.name == "good_loss"]) == 2
-    with pytest.raises(PluginError, match="'plug_a:good_loss', 'plug_b:good_loss'"):
-        pm.registry.get("loss", "good_loss")
+    assert pm.registry.get("loss", "good_loss").plugin == "plug_a"  # --plugin order
     assert pm.registry.get("loss", "plug_b:good_loss").plugin == "plug_b"
+    notes = {i.name: i.notes for i in pm.plugins()}
+    assert "'good_loss' still means this one" in notes["plug_a"][0]
+    assert "write 'plug_b:good_loss' for this one" in notes["plug_b"][0]
+
+
+def test_a_required_distribution_wins_a_clash() -> None:
+    from tvae_core._plugins.registry import Component, Registry
+
+    registry = Registry()
+    for i, dist in enumerate(["tvae-early", "tvae-late"]):
+        registry.add(
+            Component(
+                "loss", "kl", dist, dist, "1", "math:fabs", source="entry-point", load_index=i
+            )
+        )
+    assert registry.get("loss", "kl").plugin == "tvae-early"
+    assert registry.get("loss", "kl", prefer=frozenset({"tvae-late"})).plugin == "tvae-late"
 
 
 def test_blocked_plugin_is_never_imported(tmp_path: Path) -> None:

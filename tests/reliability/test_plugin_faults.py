@@ -147,8 +147,8 @@ def test_a_factory_that_raises_is_named(tmp_path: Path, capsys: pytest.CaptureFi
     assert not Path("out").exists()
 
 
-def test_two_plugins_giving_one_name_must_be_told_apart(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_a_second_plugin_giving_one_name_changes_nothing_but_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     other = tmp_path / "other_mse.py"
     other.write_text(
@@ -156,11 +156,16 @@ def test_two_plugins_giving_one_name_must_be_told_apart(
         "    register('mse', 'tests.core.toy_plugin:MSE')\n"
     )
     config = write_config(tmp_path / "amb.yaml", toy_config(epochs=1))
-    code, _, err = cli(capsys, "run", str(config), *PLUGINS, "--plugin", str(other), "--out", "out")
-    line = one_line(err)
-    assert code == 2
-    assert "losses[0].name: loss 'mse' is provided by several plugins" in line
-    assert "'toy_plugin:mse'" in line and "'other_mse:mse'" in line
+    code, out, err = cli(
+        capsys, "run", str(config), *PLUGINS, "--plugin", str(other), "--out", "out", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["status"] == "completed"
+    warning = next(r.getMessage() for r in caplog.records if "several plugins" in r.getMessage())
+    assert "losses[0].name: loss 'mse' is registered by several plugins" in warning
+    assert "using 'toy_plugin:mse' (given first)" in warning and "'other_mse:mse'" in warning
+    run = json.loads(Path("out").glob("*/run.json").__next__().read_text())
+    assert "other_mse" in run["plugins"]
 
 
 @pytest.fixture

@@ -30,11 +30,16 @@ def _split_path(path: str) -> list[str | int]:
     return parts
 
 
+def _entry_name(entry: Mapping[str, Any]) -> str:
+    """A list entry's own name: ``losses:kl`` is ``kl`` (see ``ComponentConfig.term``)."""
+    return str(entry.get("name", "")).rpartition(":")[2]
+
+
 def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
     """Apply ``key.path=value`` overrides; values are YAML scalars or flow collections.
 
-    A list of components can be addressed by index (``losses[2].weight``) or by a
-    component's name (``losses.kl.weight``).
+    A list of components can be addressed by index (``losses[2].weight``) or by an
+    entry's name (``losses.kl.weight``; a qualified ``losses:kl`` entry is ``kl`` too).
     """
     out = copy.deepcopy(dict(data))
     for item in overrides:
@@ -55,10 +60,10 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
                     matches = [
                         i
                         for i, c in enumerate(node)
-                        if isinstance(c, Mapping) and c.get("name") == part
+                        if isinstance(c, Mapping) and _entry_name(c) == part
                     ]
                     if not matches:
-                        names = [c.get("name") for c in node if isinstance(c, Mapping)]
+                        names = [_entry_name(c) for c in node if isinstance(c, Mapping)]
                         raise ConfigError(
                             f"no entry named {part!r} (entries: {', '.join(map(str, names))})",
                             where=f"--set {shown}",

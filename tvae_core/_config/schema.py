@@ -22,11 +22,20 @@ _SETTING_ALIASES = {"learning_rate": "lr"}
 
 
 class ComponentConfig(BaseModel):
-    """A component: its registered ``name`` and its settings (checked by its own schema)."""
+    """A component of the run: its ``name``, the registered ``component``, its settings.
+
+    ``name`` alone names both the entry and the registered component (``kl``); a qualified
+    name picks one plugin's component and keeps the bare name for the entry
+    (``losses:kl`` is the term ``kl``). With ``component`` the entry gets a name of its own
+    (``{name: kl_small, component: kl}``), so one component can serve twice. The entry's
+    name (:attr:`term`) is what logs (``train/kl_small``), ``--set losses.kl_small.weight``
+    and callbacks (homeostasis ``loss: kl_small``) use.
+    """
 
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(min_length=1)
+    component: str | None = Field(None, min_length=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -35,9 +44,35 @@ class ComponentConfig(BaseModel):
             return {"name": value}
         return value
 
+    @field_validator("name")
+    @classmethod
+    def _plain_or_qualified(cls, value: str) -> str:
+        if value.count(":") > 1 or value.startswith(":") or value.endswith(":"):
+            raise ValueError("write NAME or PLUGIN:NAME")
+        return value
+
+    @model_validator(mode="after")
+    def _own_name_is_plain(self) -> ComponentConfig:
+        if self.component is not None and ":" in self.name:
+            raise ValueError(
+                f"name {self.name!r}: an entry with a component names itself without a "
+                "plugin (write the plugin in component: PLUGIN:NAME)"
+            )
+        return self
+
+    @property
+    def component_name(self) -> str:
+        """The registered component to build: ``component``, else ``name``."""
+        return self.component or self.name
+
+    @property
+    def term(self) -> str:
+        """The entry's own name: ``name`` without a plugin qualifier."""
+        return self.name.rpartition(":")[2]
+
     @property
     def settings(self) -> dict[str, Any]:
-        """Everything but ``name`` (and a loss's ``weight``, which the registry owns)."""
+        """Everything but ``name``, ``component`` (and a loss's ``weight``, the registry's)."""
         return {k: v for k, v in (self.model_extra or {}).items() if k != "weight"}
 
     def __getattr__(self, item: str) -> Any:
@@ -62,6 +97,17 @@ class LossConfig(ComponentConfig):
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError("weight must be a finite number")
         return value
+
+
+class OptimizerConfig(ComponentConfig):
+    """The optimizer: a component, plus settings for the model's named parameter groups.
+
+    ``groups: {curvature: {lr: 0.01}}`` gives the group ``curvature`` (a model declares its
+    groups with ``parameter_groups()``) its own learning rate; the other parameters form the
+    group ``default``, which takes the optimizer's own settings.
+    """
+
+    groups: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 class TrainerConfig(BaseModel):
@@ -102,7 +148,7 @@ class RunConfig(BaseModel):
     epochs: int = Field(100, ge=1, le=10_000_000, strict=True)
     data: ComponentConfig
     model: ComponentConfig
-    optimizer: ComponentConfig
+    optimizer: OptimizerConfig
     scheduler: ComponentConfig | None = None
     losses: list[LossConfig] = Field(min_length=1)
     metrics: list[ComponentConfig] = Field(default_factory=list)
@@ -148,11 +194,11 @@ class _LossWeights:
 
     def _find(self, name: str) -> LossConfig:
         config: RunConfig = object.__getattribute__(self, "_config")
-        exact = [loss for loss in config.losses if loss.name == name]
-        short = [loss for loss in config.losses if loss.name.rpartition("_")[2] == name]
+        exact = [loss for loss in config.losses if loss.term == name]
+        short = [loss for loss in config.losses if loss.term.rpartition("_")[2] == name]
         if exact or len(short) == 1:
             return (exact or short)[0]
-        terms = ", ".join(loss.name for loss in config.losses)
+        terms = ", ".join(loss.term for loss in config.losses)
         if short:
             raise AttributeError(f"loss term {name!r} is ambiguous (terms: {terms})")
         raise AttributeError(f"the config has no loss term {name!r} (terms: {terms})")

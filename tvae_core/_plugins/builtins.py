@@ -1,6 +1,7 @@
 """Components of the core that need nothing beyond torch, registered like any plugin's.
 
-Block them with ``--plugin no:builtins``.
+Also the preset ``default``: the embedded default run (``tvae run`` without a config). Block
+them with ``--plugin no:builtins``.
 """
 
 from __future__ import annotations
@@ -30,4 +31,13 @@ def tvae_register_schedulers(register: RegisterFn) -> None:
         "warmup_cosine",
         f"{_IMPL}:warmup_cosine",
         description="Linear warm-up for warmup_epochs, then cosine decay to min_lr",
+    )
+
+
+@hookimpl
+def tvae_register_presets(register: RegisterFn) -> None:
+    register(
+        "default",
+        "tvae_core:default_config.yaml",
+        description="The default run: all 3^9 operations into a 16-D Poincaré ball",
     )

@@ -1,8 +1,10 @@
-"""The ``tvae.plugins`` entry points of the installed distributions, read afresh every time.
+"""The entry points of the installed distributions, read afresh every time.
 
-:mod:`importlib.metadata` does the reading; this module only keeps the first entry point of
-each name (in ``sys.path`` order, as Python would import it) and its distribution's name and
-version, which ``tvae plugins`` shows and errors name.
+Two groups: ``tvae.plugins`` (a plugin's hooks) and ``tvae.commands`` (its CLI commands,
+found without importing it). :mod:`importlib.metadata` does the reading; this module keeps
+the first entry point of each name (in ``sys.path`` order, as Python would import it), its
+distribution's name and version, and the ``tvae-core`` requirement the distribution
+declares, so that a plugin built for another core is refused before it is imported.
 
 There is no cache of what was found. A cache kept between runs (tried, and removed in the
 architecture review) saved 40-60 ms of ``tvae list`` — mostly importing
@@ -14,8 +16,21 @@ environment and answers that can go stale. pytest, pluggy and llm do not cache e
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from typing import Any
+
+from tvae_core._version import __version__
+
+PLUGINS_GROUP = "tvae.plugins"
+COMMANDS_GROUP = "tvae.commands"
+CORE_DISTRIBUTION = "tvae-core"
+
+# ``Requires-Dist: tvae-core>=0.1`` (also ``tvae_core (>=0.1)``), optionally with a marker.
+_CORE_REQUIREMENT = re.compile(
+    r"^\s*tvae[-_.]core\s*\(?\s*(?P<spec>[^;()]*)\)?\s*(?:;(?P<marker>.*))?$", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +41,13 @@ class EntryPointRecord:
     value: str
     distribution: str | None
     version: str | None
+    #: The distribution's ``tvae-core`` version specifier (``>=0.1``), "" for none given.
+    requires_core: str = ""
+
+    @property
+    def module(self) -> str:
+        """The module the value imports (``pkg.plugin`` of ``pkg.plugin:attr``)."""
+        return self.value.partition(":")[0].strip()
 
     def load(self) -> Any:
         """Import the module and return the attribute the value names (``EntryPoint.load``)."""
@@ -34,6 +56,15 @@ class EntryPointRecord:
         if EntryPoint.pattern.match(self.value) is None:  # the syntax importlib.metadata reads
             raise ImportError(f"entry point {self.name!r}: cannot read value {self.value!r}")
         return EntryPoint(self.name, self.value, "").load()
+
+
+def core_specifier(requires: list[str] | None) -> str:
+    """The ``tvae-core`` specifier among a distribution's requirements ("" if none)."""
+    for line in requires or ():
+        match = _CORE_REQUIREMENT.match(line)
+        if match and "extra" not in (match["marker"] or ""):
+            return match["spec"].strip()
+    return ""
 
 
 def discover(group: str) -> list[EntryPointRecord]:
@@ -53,6 +84,59 @@ def discover(group: str) -> list[EntryPointRecord]:
                 ep.value,
                 dist.name if dist is not None else None,
                 dist.version if dist is not None else None,
+                core_specifier(dist.requires) if dist is not None else "",
             )
         )
     return out
+
+
+def incompatibility(
+    specifier: str, distribution: str | None, core_version: str = __version__
+) -> tuple[str, str] | None:
+    """Why a plugin requiring ``tvae-core<specifier>`` cannot run here, and the fix; or None.
+
+    The fix is ``pip install 'tvae-core<specifier>'`` when a newer core would do, and an
+    upgrade of the plugin's distribution when it was built for an older core.
+    """
+    if not specifier:
+        return None
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import Version
+
+    try:
+        wanted = SpecifierSet(specifier)
+    except InvalidSpecifier:
+        return f"declares an unreadable tvae-core requirement {specifier!r}", "fix its metadata"
+    if wanted.contains(core_version, prereleases=True):
+        return None
+    ours = Version(core_version)
+    newer = any(
+        s.operator in (">=", ">", "==", "~=", "===") and Version(s.version.rstrip(".*")) > ours
+        for s in wanted
+    )
+    reason = f"requires tvae-core{specifier}, but this is tvae-core {core_version}"
+    if newer:
+        return reason, f"pip install 'tvae-core{specifier}'"
+    return reason, f"pip install --upgrade '{distribution or 'the plugin'}'"
+
+
+def installed_at(distribution: str) -> float | None:
+    """When ``distribution`` was installed: the time of its metadata file (None: unknown).
+
+    Asked only when two plugins register one name, to keep the older one's meaning. An
+    upgrade or a reinstall writes the metadata again, so it counts as installing anew.
+    """
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import distribution as find
+
+    try:
+        dist = find(distribution)
+    except PackageNotFoundError:
+        return None
+    for file in dist.files or ():
+        if file.name in ("METADATA", "PKG-INFO"):
+            try:
+                return os.stat(str(dist.locate_file(file))).st_mtime
+            except OSError:
+                return None
+    return None

@@ -121,9 +121,34 @@ def tvae_register_metrics(register: RegisterFn) -> None:
 
 
 @hookspec
-def tvae_add_commands(app: object) -> None:
-    """Add sub-commands to the ``tvae`` command line.
+def tvae_register_presets(register: RegisterFn) -> None:
+    """Register presets: named run configs (``tvae list preset``, ``tvae run NAME``).
 
-    Called once when the CLI starts, with the root ``typer.Typer`` application. Keep the
-    commands' imports inside their functions so that ``tvae --help`` stays fast.
+    Called once, when the registry is built, with ``register(name, config, *,
+    description=None)``. ``config`` is ``"package:path/in/package.yaml"`` (a file shipped in
+    the package, read with :mod:`importlib.resources`, comments kept for ``tvae config
+    NAME``) or the config as a dict. Like a config file, a preset gives the sections it
+    changes; the others come from the embedded default run (itself the built-in preset
+    ``default``).
+    """
+
+
+@hookspec
+def tvae_add_commands(app: object) -> None:
+    """Add sub-commands to the ``tvae`` command line, from a plugin given with ``--plugin``.
+
+    Called when ``tvae`` starts, with a ``typer.Typer`` application to add commands to, for
+    the plugins named by ``--plugin`` (a module or a ``.py`` file) only. An installed plugin
+    declares its commands as entry points instead, so that ``tvae`` finds them without
+    importing it::
+
+        [project.entry-points."tvae.commands"]
+        radius-report = "my_package.commands:add_radius_report"
+
+    where ``add_radius_report(app)`` adds the command of that name to ``app``; it is
+    imported only when the command runs (or shows its help). A command may not take the
+    name of a core command or of another plugin's; such a command is refused and
+    reported by ``tvae plugins``. Raise :class:`tvae_core.UsageError` for a mistake of the
+    user: it prints as one line with exit code 2; any other exception of a plugin command is
+    reported as one line naming the command and its plugin.
     """

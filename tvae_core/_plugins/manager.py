@@ -4,9 +4,14 @@ Sources of plugins, in load order: the core's built-ins (plugin ``builtins``), t
 ``tvae.plugins`` entry points of installed distributions (unless
 ``TVAE_DISABLE_PLUGIN_AUTOLOAD`` is set), then ``--plugin`` names (a module or a ``.py``
 path). ``--plugin no:NAME`` blocks a plugin (by plugin or distribution name) before it is
-imported. A plugin that fails to import, declares a hook tvae does not know, has a bad
-hook signature, or raises or registers badly inside a hook is recorded as failed with its
-error, and every other plugin keeps working.
+imported. A distribution whose ``tvae-core`` requirement the running core does not meet is
+marked ``incompatible`` and never imported. A plugin that fails to import, declares a hook
+tvae does not know, has a bad hook signature, or raises or registers badly inside a hook is
+recorded as failed with its error, and every other plugin keeps working.
+
+A plugin has one identity however it is loaded: a module that an installed distribution
+declares as an entry point (``--plugin tvae_lorentz.plugin``, ``plugin_manager(module)``)
+takes that entry point's name, distribution and version.
 """
 
 from __future__ import annotations
@@ -26,19 +31,33 @@ import pluggy
 from tvae_core._errors import PluginError, UsageError, describe
 from tvae_core._plugins import hookspecs
 from tvae_core._plugins.contracts import HOOK_OF_KIND, KINDS
-from tvae_core._plugins.discovery import EntryPointRecord, discover
-from tvae_core._plugins.registry import Component, PluginInfo, Registry
+from tvae_core._plugins.discovery import (
+    COMMANDS_GROUP,
+    CORE_DISTRIBUTION,
+    PLUGINS_GROUP,
+    EntryPointRecord,
+    discover,
+    incompatibility,
+)
+from tvae_core._plugins.registry import Component, PluginInfo, Preset, Registry
 from tvae_core._version import __version__
 
-ENTRY_POINT_GROUP = "tvae.plugins"
+ENTRY_POINT_GROUP = PLUGINS_GROUP
 BUILTINS_NAME = "builtins"
 BUILTINS_MODULE = "tvae_core._plugins.builtins"
 ENV_DISABLE_AUTOLOAD = "TVAE_DISABLE_PLUGIN_AUTOLOAD"
 ENV_TRACE = "TVAE_TRACE_PLUGINS"
+#: The hooks that register something, besides the component kinds'.
+OTHER_HOOKS = ("tvae_register_presets", "tvae_add_commands")
 
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def is_path_spec(spec: str) -> bool:
+    """Whether a ``--plugin`` value names a file (``.py``, or anything with a slash)."""
+    return spec.endswith(".py") or os.sep in spec or "/" in spec
 
 
 class PluginManager:
@@ -47,6 +66,7 @@ class PluginManager:
     def __init__(self, plugins: Sequence[str] = (), *, autoload: bool | None = None) -> None:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
+        self.specs = list(plugins)
         self.requested = [p for p in plugins if not p.startswith("no:")]
         for blocked in (p[3:] for p in plugins if p.startswith("no:")):
             if not blocked:
@@ -59,84 +79,112 @@ class PluginManager:
         self.infos: dict[str, PluginInfo] = {}
         self._modules: dict[str, object] = {}
         self._registry: Registry | None = None
+        self._records: list[EntryPointRecord] | None = None
         self._loaded = False
+        self._requested_loaded = False
 
-    # -- loading ---------------------------------------------------------------------------
+    # -- discovery -------------------------------------------------------------------------
     def _trace(self, message: str) -> None:
         if self.trace:
             print(f"[tvae trace {time.perf_counter():.4f}] {message}", file=sys.stderr)
 
-    def _is_blocked(self, *names: str | None) -> bool:
+    def is_blocked(self, *names: str | None) -> bool:
         """Blocked by ``--plugin no:NAME``, under its plugin or its distribution name."""
         return any(self.pm.is_blocked(n) for n in names if n)
 
+    @staticmethod
+    def _entry_points() -> list[EntryPointRecord]:
+        """Installed ``tvae.plugins`` entry points (first of each name)."""
+        return discover(PLUGINS_GROUP)
+
+    @staticmethod
+    def _command_entry_points() -> list[EntryPointRecord]:
+        """Installed ``tvae.commands`` entry points (first of each name)."""
+        return discover(COMMANDS_GROUP)
+
+    def entry_points(self) -> list[EntryPointRecord]:
+        """The installed plugins' entry points, read once per manager."""
+        if self._records is None:
+            self._records = self._entry_points()
+        return self._records
+
+    def identity(self, module: str) -> EntryPointRecord | None:
+        """The installed entry point whose plugin module is ``module``, if any."""
+        return next((r for r in self.entry_points() if r.module == module), None)
+
+    # -- loading ---------------------------------------------------------------------------
     def load(self) -> PluginManager:
         """Discover and import every plugin once; failures are recorded, not raised."""
         if self._loaded:
             return self
         self._loaded = True
-        if self._is_blocked(BUILTINS_NAME):
+        if self.is_blocked(BUILTINS_NAME):
             self.infos[BUILTINS_NAME] = PluginInfo(
-                BUILTINS_NAME, BUILTINS_MODULE, "builtin", "tvae-core", __version__, "blocked"
+                BUILTINS_NAME, BUILTINS_MODULE, "builtin", CORE_DISTRIBUTION, __version__, "blocked"
             )
         else:
             self._add(
                 BUILTINS_NAME,
                 BUILTINS_MODULE,
                 "builtin",
-                "tvae-core",
+                CORE_DISTRIBUTION,
                 __version__,
                 lambda: importlib.import_module(BUILTINS_MODULE),
             )
         if self.autoload:
-            for ep in self._entry_points():
-                dist, version = ep.distribution, ep.version
+            for ep in self.entry_points():
                 if ep.name in self.infos:
                     continue
-                if self._is_blocked(ep.name, dist):
+                if self.is_blocked(ep.name, ep.distribution):
                     self.infos[ep.name] = PluginInfo(
-                        ep.name, ep.value, "entry-point", dist, version, "blocked"
+                        ep.name, ep.module, "entry-point", ep.distribution, ep.version, "blocked"
                     )
                     continue
-                self._add(ep.name, ep.value, "entry-point", dist, version, ep.load)
-        for spec in self.requested:
-            self._add_requested(spec)
+                self._add(
+                    ep.name,
+                    ep.module,
+                    "entry-point",
+                    ep.distribution,
+                    ep.version,
+                    ep.load,
+                    requires=ep.requires_core,
+                )
+        self.load_requested()
         return self
 
-    @staticmethod
-    def _entry_points() -> list[EntryPointRecord]:
-        """Installed ``tvae.plugins`` entry points (first of each name)."""
-        return discover(ENTRY_POINT_GROUP)
+    def load_requested(self) -> PluginManager:
+        """Import only the ``--plugin`` ones (the CLI asks them for commands at start-up)."""
+        if not self._requested_loaded:
+            self._requested_loaded = True
+            for spec in self.requested:
+                self._add_requested(spec)
+        return self
 
     def _add_requested(self, spec: str) -> None:
-        if spec.endswith(".py") or os.sep in spec or "/" in spec:
+        if is_path_spec(spec):
             path = Path(spec)
             name = path.stem
-            if self._is_blocked(name):
+            if self.is_blocked(name):
                 return
             if not path.is_file():
                 raise UsageError("no such file", where=f"--plugin {spec}")
-
-            def load_path() -> ModuleType:
-                mod_name = f"tvae_plugin_{name}"
-                module_spec = importlib.util.spec_from_file_location(mod_name, path)
-                if module_spec is None or module_spec.loader is None:
-                    raise ImportError(f"cannot import {path}")
-                module = importlib.util.module_from_spec(module_spec)
-                sys.modules[mod_name] = module
-                module_spec.loader.exec_module(module)
-                return module
-
-            self._add(name, str(path), "command-line", None, None, load_path)
-        else:
-            if self._is_blocked(spec):
-                return
-            if spec in self.infos and self.infos[spec].status == "loaded":
-                return
-            version = None
-            self._add(
-                spec, spec, "command-line", None, version, lambda: importlib.import_module(spec)
-            )
+            self._add(name, str(path), "command-line", None, None, lambda: _import_path(path))
+            return
+        record = self.identity(spec)
+        name = record.name if record is not None else spec
+        if self.is_blocked(spec, name, record.distribution if record else None):
+            return
+        if name in self.infos and self.infos[name].status in ("loaded", "incompatible"):
+            return  # already loaded as installed, under its entry point's name
+        self._add(
+            name,
+            spec,
+            "command-line",
+            record.distribution if record else None,
+            record.version if record else None,
+            lambda: importlib.import_module(spec),
+            requires=record.requires_core if record else "",
+        )
 
     def add_plugin(
         self,
@@ -151,8 +199,10 @@ class PluginManager:
         """Load one more plugin through the same isolation as discovered ones.
 
         ``loader`` returns the plugin (a module or any object with hook implementations); a
-        failure is recorded on the returned :class:`PluginInfo`, not raised. Call it before
-        the registry is first used (:attr:`registry` is built once).
+        failure is recorded on the returned :class:`PluginInfo`, not raised. A ``module``
+        that an installed distribution declares as an entry point gives the plugin that
+        entry point's name, distribution and version. Call it before the registry is first
+        used (:attr:`registry` is built once).
         """
         if self._registry is not None:
             raise PluginError(
@@ -160,7 +210,14 @@ class PluginManager:
                 hint="add plugins before the first use of .registry",
             )
         self.load()
-        self._add(name, module or name, source, distribution, version, loader)
+        record = self.identity(module) if module else None
+        requires = ""
+        if record is not None and distribution is None:
+            if record.name in self.infos and self.infos[record.name].status == "loaded":
+                return self.infos[record.name]
+            name, distribution, version = record.name, record.distribution, record.version
+            requires = record.requires_core
+        self._add(name, module or name, source, distribution, version, loader, requires=requires)
         return self.infos[name]
 
     def _add(
@@ -171,9 +228,20 @@ class PluginManager:
         dist: str | None,
         version: str | None,
         loader: Callable[[], object],
+        *,
+        requires: str = "",
     ) -> None:
-        info = PluginInfo(name, module, source, dist, version)
+        info = PluginInfo(name, module, source, dist, version, requires_core=requires)
         self.infos[name] = info
+        problem = incompatibility(requires, dist)
+        if (
+            problem is not None
+        ):  # refused before its import: it may need a newer torch, a newer core...
+            info.status = "incompatible"
+            info.error, info.fix = problem
+            info.error_code = "incompatible"
+            self._trace(f"plugin {name!r} is incompatible: {info.error}")
+            return
         self._trace(f"import plugin {name!r} from {module}")
         try:
             obj = loader()
@@ -199,14 +267,18 @@ class PluginManager:
 
             hints = []
             for hook in unknown:
-                close = difflib.get_close_matches(
-                    hook, [*HOOK_OF_KIND.values(), "tvae_add_commands"], n=1
-                )
+                close = difflib.get_close_matches(hook, [*HOOK_OF_KIND.values(), *OTHER_HOOKS], n=1)
                 hints.append(f"{hook!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             self.pm.unregister(obj)
             self._fail(info, f"unknown hook {', '.join(hints)}", "unknown-hook")
             return
         info.hooks = sorted(c.name for c in (self.pm.get_hookcallers(obj) or []))
+        if "tvae_add_commands" in info.hooks and source == "entry-point":
+            info.notes.append(
+                "tvae_add_commands of an installed plugin is not called (it would import every "
+                "plugin at every start); declare its commands under "
+                f'[project.entry-points."{COMMANDS_GROUP}"]'
+            )
         self._modules[name] = obj
 
     def _fail(self, info: PluginInfo, error: str, code: str) -> None:
@@ -226,12 +298,15 @@ class PluginManager:
     def _build_registry(self) -> Registry:
         self.load()
         registry = Registry()
+        order = {name: i for i, name in enumerate(self.infos)}
         for name, obj in list(self._modules.items()):
             info = self.infos[name]
             staged: list[Component] = []
+            presets: list[Preset] = []
             try:
                 for kind in KINDS:
-                    self._call_register_hook(obj, info, kind, staged)
+                    self._call_register_hook(obj, info, kind, staged, order[name])
+                self._call_preset_hook(obj, info, presets, order[name])
             except Exception as exc:
                 if isinstance(exc, PluginError):
                     self._fail(info, str(exc), exc.code or "hook-raised")
@@ -243,39 +318,58 @@ class PluginManager:
                 continue
             for component in staged:
                 registry.add(component)
+            for preset in presets:
+                registry.add_preset(preset)
             info.components = [f"{c.kind}:{c.name}" for c in staged]
+            info.components += [f"preset:{p.name}" for p in presets]
         registry.failed = [i for i in self.infos.values() if i.status == "failed"]
+        self._note_clashes(registry)
         return registry
 
-    def _call_register_hook(
-        self, obj: object, info: PluginInfo, kind: str, staged: list[Component]
-    ) -> None:
-        hook_name = HOOK_OF_KIND[kind]
+    def _note_clashes(self, registry: Registry) -> None:
+        for (kind, name), group in registry.clashes().items():
+            first = group[0]
+            for other in group[1:]:
+                self.infos[other.plugin].notes.append(
+                    f"{kind} {name!r} is also {first.origin}'s, which an unqualified "
+                    f"{name!r} keeps meaning; write {other.qualified_name!r} for this one"
+                )
+            others = ", ".join(repr(o.qualified_name) for o in group[1:])
+            self.infos[first.plugin].notes.append(
+                f"{kind} {name!r} is also registered as {others}; {name!r} still means this one"
+            )
+
+    def _staging_register(
+        self, info: PluginInfo, kind: str, staged: list[Component], index: int
+    ) -> Callable[..., None]:
+        def register(
+            name: str,
+            factory: Callable[..., Any] | str,
+            *,
+            description: str | None = None,
+            settings: Any = None,
+        ) -> None:
+            self._check_registration(info, kind, name, factory, staged)
+            staged.append(
+                Component(
+                    kind,
+                    name,
+                    info.name,
+                    info.distribution,
+                    info.version,
+                    factory,
+                    description,
+                    settings,
+                    source=info.source,
+                    load_index=index,
+                )
+            )
+
+        return register
+
+    def _call_hook(self, obj: object, info: PluginInfo, hook_name: str, register: Any) -> None:
         impls = [i for i in getattr(self.pm.hook, hook_name).get_hookimpls() if i.plugin is obj]
         for impl in impls:
-
-            def register(
-                name: str,
-                factory: Callable[..., Any] | str,
-                *,
-                description: str | None = None,
-                settings: Any = None,
-                _kind: str = kind,
-            ) -> None:
-                self._check_registration(info, _kind, name, factory, staged)
-                staged.append(
-                    Component(
-                        _kind,
-                        name,
-                        info.name,
-                        info.distribution,
-                        info.version,
-                        factory,
-                        description,
-                        settings,
-                    )
-                )
-
             self._trace(f"call {hook_name} of plugin {info.name!r}")
             kwargs = {arg: register for arg in impl.argnames}
             try:
@@ -286,6 +380,44 @@ class PluginManager:
                 raise PluginError(
                     f"{hook_name} raised {describe(exc)}", code="hook-raised"
                 ) from exc
+
+    def _call_register_hook(
+        self, obj: object, info: PluginInfo, kind: str, staged: list[Component], index: int
+    ) -> None:
+        register = self._staging_register(info, kind, staged, index)
+        self._call_hook(obj, info, HOOK_OF_KIND[kind], register)
+
+    def _call_preset_hook(
+        self, obj: object, info: PluginInfo, presets: list[Preset], index: int
+    ) -> None:
+        def register(name: str, config: Any, *, description: str | None = None) -> None:
+            if not isinstance(name, str) or not name or ":" in name:
+                raise PluginError(
+                    f"registered a preset with an invalid name {name!r}", code="invalid-name"
+                )
+            if not isinstance(config, (str, dict)):
+                raise PluginError(
+                    "a preset is 'package:file.yaml' (a file in the package) or a dict, "
+                    f"not {type(config).__name__}",
+                    where=f"preset {name!r}",
+                    code="bad-factory",
+                )
+            if any(p.name == name for p in presets):
+                raise PluginError(f"registered preset {name!r} twice", code="registered-twice")
+            presets.append(
+                Preset(
+                    name,
+                    info.name,
+                    info.distribution,
+                    info.version,
+                    config,
+                    description,
+                    source=info.source,
+                    load_index=index,
+                )
+            )
+
+        self._call_hook(obj, info, "tvae_register_presets", register)
 
     @staticmethod
     def _check_registration(
@@ -312,26 +444,26 @@ class PluginManager:
         if any(c.kind == kind and c.name == name for c in staged):
             raise PluginError(f"registered {kind} {name!r} twice", code="registered-twice")
 
+    # -- commands --------------------------------------------------------------------------
+    def command_hooks(self) -> list[tuple[PluginInfo, Callable[..., Any]]]:
+        """The ``tvae_add_commands`` hooks of the ``--plugin`` plugins (imported for this).
+
+        Installed plugins declare commands as ``tvae.commands`` entry points instead, which
+        are found without importing them (:mod:`tvae_core._plugins.commands`).
+        """
+        self.load_requested()
+        out = []
+        for impl in self.pm.hook.tvae_add_commands.get_hookimpls():
+            info = next((self.infos[n] for n, o in self._modules.items() if o is impl.plugin), None)
+            if info is not None and info.source != "entry-point":
+                out.append((info, impl.function))
+        return out
+
     # -- facade ----------------------------------------------------------------------------
     def plugins(self) -> list[PluginInfo]:
         """Every plugin seen, loaded or not, after building the registry."""
         _ = self.registry
         return list(self.infos.values())
-
-    def add_commands(self, app: object) -> None:
-        """Let plugins add CLI sub-commands; a plugin that fails here is recorded, not fatal."""
-        self.load()
-        for impl in self.pm.hook.tvae_add_commands.get_hookimpls():
-            try:
-                impl.function(app=app)
-            except Exception as exc:
-                for name, obj in self._modules.items():
-                    if obj is impl.plugin:
-                        self._fail(
-                            self.infos[name],
-                            f"tvae_add_commands raised {describe(exc)}",
-                            "hook-raised",
-                        )
 
     def versions(self) -> dict[str, str | None]:
         """Loaded plugin name -> version, for ``run.json`` and checkpoints."""
@@ -339,7 +471,49 @@ class PluginManager:
         return {n: i.version for n, i in self.infos.items() if i.status == "loaded"}
 
     def failed(self) -> list[PluginInfo]:
+        """Plugins that failed to load or register (incompatible ones are not failures)."""
         return [i for i in self.infos.values() if i.status == "failed"]
+
+
+#: Modules this process imported from ``--plugin file.py`` paths (they may be imported again).
+_FROM_PATHS: set[str] = set()
+
+
+def _module_name_for(path: Path) -> str:
+    """``file`` for ``file.py``, unless another module goes by that name."""
+    stem = path.stem
+    if not stem.isidentifier():
+        return f"tvae_plugin_{stem}"
+    if stem in sys.modules:
+        return stem if stem in _FROM_PATHS else f"tvae_plugin_{stem}"
+    try:
+        found = importlib.util.find_spec(stem)
+    except (ImportError, ValueError):
+        found = None
+    if found is not None and found.origin and Path(found.origin).resolve() != path.resolve():
+        return f"tvae_plugin_{stem}"
+    return stem
+
+
+def _import_path(path: Path) -> ModuleType:
+    """Import a ``--plugin file.py`` as the module ``file``, so ``"file:Class"`` resolves.
+
+    When another module already has that name (an installed package, the standard library),
+    the file is imported as ``tvae_plugin_<file>`` instead, and lazy strings name that.
+    """
+    name = _module_name_for(path)
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    _FROM_PATHS.add(name)
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def installed_distributions(names: Iterable[str]) -> dict[str, str | None]:

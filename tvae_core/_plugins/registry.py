@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import pkgutil
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,16 +39,23 @@ class PluginInfo:
 
     name: str
     module: str
-    source: str  # "builtin", "entry-point", "command-line" or "object"
+    source: str  # "builtin", "entry-point", "command-line", "object" or "project"
     distribution: str | None = None
     version: str | None = None
-    status: str = "loaded"  # "loaded", "failed" or "blocked"
+    status: str = "loaded"  # "loaded", "failed", "blocked" or "incompatible"
     error: str | None = None
     #: What kind of failure: import-failed, bad-signature, unknown-hook, hook-raised,
-    #: invalid-name, bad-factory, registered-twice (None while loaded).
+    #: invalid-name, bad-factory, registered-twice, incompatible (None while loaded).
     error_code: str | None = None
+    #: The command that fixes the error, when there is one (``pip install 'tvae-core>=2'``).
+    fix: str | None = None
+    #: The ``tvae-core`` specifier its distribution requires ("" if none).
+    requires_core: str = ""
     hooks: list[str] = field(default_factory=list)
     components: list[str] = field(default_factory=list)
+    #: Commands it adds, and problems that do not stop it (name clashes, refused commands).
+    commands: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     #: ``(kind, name)`` of what a failed plugin registered before it failed (none usable).
     registered_before_failure: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
@@ -66,8 +73,12 @@ class PluginInfo:
             "version": self.version,
             "status": self.status,
             "error": self.error,
+            "fix": self.fix,
+            "requires_core": self.requires_core,
             "hooks": list(self.hooks),
             "components": list(self.components),
+            "commands": list(self.commands),
+            "notes": list(self.notes),
         }
 
 
@@ -83,6 +94,9 @@ class Component:
     factory_ref: Callable[..., Any] | str
     description_given: str | None = None
     settings_given: type[BaseModel] | None = None
+    #: Where its plugin came from and in which place it loaded (see :meth:`Registry.get`).
+    source: str = "object"
+    load_index: int = 0
     _factory: Callable[..., Any] | None = field(default=None, repr=False)
     _settings: type[BaseModel] | None = field(default=None, repr=False)
 
@@ -176,15 +190,97 @@ class Component:
             ) from exc
 
 
+@dataclass
+class Preset:
+    """A named run config a plugin ships (``tvae run NAME``, ``tvae config NAME``)."""
+
+    name: str
+    plugin: str
+    distribution: str | None
+    version: str | None
+    #: ``"package:path/in/package.yaml"``, or the config itself as a dict.
+    config: str | dict[str, Any]
+    description_given: str | None = None
+    source: str = "object"
+    load_index: int = 0
+    kind: str = "preset"
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.plugin}:{self.name}"
+
+    @property
+    def origin(self) -> str:
+        dist = self.distribution or self.plugin
+        return f"plugin {self.plugin!r} ({dist} {self.version or 'unknown version'})"
+
+    @property
+    def description(self) -> str:
+        return self.description_given or ""
+
+    def text(self) -> str:
+        """The preset as YAML: the shipped file as written (comments kept), or a dump."""
+        if isinstance(self.config, dict):
+            import yaml
+
+            return yaml.safe_dump(self.config, sort_keys=False)
+        from importlib import resources
+
+        package, _, path = self.config.partition(":")
+        try:
+            return resources.files(package).joinpath(path).read_text("utf-8")
+        except (ModuleNotFoundError, OSError) as exc:
+            raise PluginError(
+                f"cannot read {self.config!r}: {type(exc).__name__}: {exc}",
+                component=f"preset {self.name!r}",
+                plugin=self.origin,
+            ) from exc
+
+    def data(self) -> dict[str, Any]:
+        """The preset's sections as plain data."""
+        if isinstance(self.config, dict):
+            return dict(self.config)
+        import yaml
+
+        loaded = yaml.safe_load(self.text())
+        if not isinstance(loaded, dict):
+            raise PluginError(
+                f"{self.config!r} does not hold a mapping of sections",
+                component=f"preset {self.name!r}",
+                plugin=self.origin,
+            )
+        return loaded
+
+
 class Registry:
     """Components by kind and name; two plugins may give the same name."""
 
     def __init__(self) -> None:
         self._components: dict[str, dict[str, list[Component]]] = {k: {} for k in KINDS}
+        self._presets: dict[str, list[Preset]] = {}
         self.failed: list[PluginInfo] = []
 
     def add(self, component: Component) -> None:
         self._components[component.kind].setdefault(component.name, []).append(component)
+
+    def add_preset(self, preset: Preset) -> None:
+        self._presets.setdefault(preset.name, []).append(preset)
+
+    def presets(self) -> list[Preset]:
+        """Every preset, by name, the one an unqualified name means first."""
+        return [
+            p
+            for name in sorted(self._presets)
+            for p in sorted(self._presets[name], key=_precedence)
+        ]
+
+    def preset(self, name: str) -> Preset | None:
+        """The preset ``name`` (or ``plugin:name``) means, by the rule of :meth:`get`."""
+        plugin, sep, bare = name.rpartition(":")
+        found = sorted(self._presets.get(bare, []), key=_precedence)
+        if sep:
+            found = [p for p in found if p.plugin == plugin]
+        return found[0] if found else None
 
     def all(self, kind: str | None = None) -> list[Component]:
         kinds = [kind] if kind else list(KINDS)
@@ -201,24 +297,47 @@ class Registry:
             return False
         return True
 
-    def get(self, kind: str, name: str) -> Component:
-        """The component ``name`` (or ``plugin:name``) of ``kind``, or a helpful error."""
+    def candidates(self, kind: str, name: str) -> list[Component]:
+        """Every component ``name`` (or ``plugin:name``) can mean, the one it means first."""
         if kind not in self._components:
             raise ComponentNotFound(
                 f"unknown component kind {kind!r}", hint=f"kinds: {', '.join(KINDS)}"
             )
         plugin, sep, bare = name.rpartition(":")
-        candidates = self._components[kind].get(bare if sep else name, [])
+        found = self._components[kind].get(bare if sep else name, [])
         if sep:
-            candidates = [c for c in candidates if c.plugin == plugin]
-        if len(candidates) == 1:
-            return candidates[0]
-        if len(candidates) > 1:
-            options = ", ".join(repr(c.qualified_name) for c in candidates)
-            raise PluginError(
-                f"{kind} {name!r} is provided by several plugins", hint=f"name one of: {options}"
-            )
-        raise ComponentNotFound(self._not_found_message(kind, name))
+            found = [c for c in found if c.plugin == plugin]
+        return sorted(found, key=_precedence)
+
+    def get(self, kind: str, name: str, prefer: Collection[str] = ()) -> Component:
+        """The component ``name`` (or ``plugin:name``) of ``kind`` means, or a helpful error.
+
+        When several plugins register one name, the unqualified name means the component of
+        a distribution in ``prefer`` (a run's ``plugins.required``), else the one of the
+        plugin that came first: the core's built-ins, then installed distributions in the
+        order they were installed, then ``--plugin`` ones in the order given. Installing a
+        plugin therefore never changes what a name meant before.
+        """
+        found = self.candidates(kind, name)
+        if not found:
+            raise ComponentNotFound(self._not_found_message(kind, name))
+        preferred = [c for c in found if c.distribution and _norm(c.distribution) in prefer]
+        return (preferred or found)[0]
+
+    def clashes(self) -> dict[tuple[str, str], list[Any]]:
+        """Names registered by several plugins: ``(kind, name)`` to the candidates, in order."""
+        out: dict[tuple[str, str], list[Any]] = {
+            (kind, name): sorted(group, key=_precedence)
+            for kind, names in self._components.items()
+            for name, group in names.items()
+            if len({c.plugin for c in group}) > 1
+        }
+        out.update(
+            (("preset", name), sorted(group, key=_precedence))
+            for name, group in self._presets.items()
+            if len({p.plugin for p in group}) > 1
+        )
+        return out
 
     def _not_found_message(self, kind: str, name: str) -> str:
         bare = name.rpartition(":")[2]
@@ -240,6 +359,22 @@ class Registry:
             )
             msg += f"; plugins that failed to load and may provide it: {broken}"
         return msg
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+_SOURCE_RANK = {"builtin": 0, "entry-point": 1}
+
+
+def _precedence(component: Component | Preset) -> tuple[int, float, int]:
+    installed = 0.0
+    if component.source == "entry-point" and component.distribution:
+        from tvae_core._plugins.discovery import installed_at
+
+        installed = installed_at(component.distribution) or 0.0
+    return _SOURCE_RANK.get(component.source, 2), installed, component.load_index
 
 
 def components_table(components: Iterable[Component]) -> list[dict[str, Any]]:

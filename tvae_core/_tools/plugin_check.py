@@ -16,17 +16,24 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tvae_core._errors import PluginError, UsageError, describe
+from tvae_core._plugins.commands import CommandSpec, entry_point_commands, resolve
 from tvae_core._plugins.contracts import CONTRACTS, Problem, Severity
-from tvae_core._plugins.discovery import EntryPointRecord, discover
+from tvae_core._plugins.discovery import (
+    COMMANDS_GROUP,
+    EntryPointRecord,
+    core_specifier,
+    discover,
+    incompatibility,
+)
 from tvae_core._plugins.manager import ENTRY_POINT_GROUP, PluginManager
-from tvae_core._plugins.registry import Component
+from tvae_core._plugins.registry import Component, PluginInfo
 
 #: Modules a plugin module must not import at module level (each costs ~1 s or more).
 HEAVY_MODULES = ("torch", "geoopt", "matplotlib", "tensorboard")
@@ -46,6 +53,8 @@ class Target:
     autoload: bool = False  # entry points load as installed, with the others blocked
     distribution: str | None = None  # a project folder's, read from its pyproject
     version: str | None = None
+    commands: list[str] = field(default_factory=list)  # a project folder's tvae.commands
+    requires_core: str = ""  # a project folder's tvae-core specifier
 
 
 @dataclass
@@ -162,6 +171,7 @@ def _from_project(directory: Path, report: CheckReport) -> list[Target]:
     src = directory / "src"
     root = str(src if src.is_dir() else directory)
     dist, version = project.get("name"), project.get("version")
+    commands = list(project.get("entry-points", {}).get(COMMANDS_GROUP, {}))
     return [
         Target(
             name,
@@ -170,6 +180,8 @@ def _from_project(directory: Path, report: CheckReport) -> list[Target]:
             sys_path=[root],
             distribution=str(dist) if dist else None,
             version=str(version) if version else None,
+            commands=commands,
+            requires_core=core_specifier(deps),
         )
         for name, value in eps.items()
     ]
@@ -437,7 +449,7 @@ def _check_component(component: Component, report: CheckReport) -> None:
             )
 
 
-def _check_target(target: Target, report: CheckReport) -> None:
+def _check_target(target: Target, report: CheckReport, installed: _Installed) -> None:
     with _extra_sys_path(target.sys_path):
         try:
             pm = PluginManager(target.specs, autoload=target.autoload)
@@ -472,12 +484,27 @@ def _check_target(target: Target, report: CheckReport) -> None:
             return
         report.plugins.append(info.name)
         where = f"plugin {info.name!r}"
+        if info.status == "incompatible":
+            report.add("error", "incompatible", where, info.error or "", info.fix or "")
+            return
         if info.status == "failed":
             error = info.error or "unknown error"
             code = info.error_code or "load-failed"
             fix = LOAD_FIXES.get(code, "see the hook reference in the docs")
             report.add("error", code, where, error.strip().splitlines()[0], fix)
             return
+        for note in info.notes:
+            if note.startswith("tvae_add_commands"):
+                report.add(
+                    "warning",
+                    "commands-not-found",
+                    where,
+                    "implements tvae_add_commands, which tvae calls only for --plugin plugins",
+                    f'declare each command under [project.entry-points."{COMMANDS_GROUP}"]',
+                )
+        if target.autoload:
+            _check_among_installed(info, where, installed, report)
+        _check_project_metadata(target, where, installed, report)
         if not info.hooks:
             report.add(
                 "warning",
@@ -494,12 +521,17 @@ def _check_target(target: Target, report: CheckReport) -> None:
                 _check_component(component, report)
 
 
-def check_plugin(spec: str | None = None) -> CheckReport:
+def check_plugin(
+    spec: str | None = None, *, reserved_commands: Collection[str] = ()
+) -> CheckReport:
     """Check one plugin (or every installed one when ``spec`` is None) and report problems.
 
     ``spec`` is an entry-point name (``centroid``), a distribution name (``tvae-centroid``),
     a plugin project folder (checked from its ``src/`` without installing it), a ``.py``
-    file or a module name. Raises :class:`tvae_core.UsageError` when nothing matches.
+    file or a module name. Beside the plugin alone, it is checked among the installed
+    ones: a name another plugin also registers, a command that a core command
+    (``reserved_commands``) or another plugin already has. Raises
+    :class:`tvae_core.UsageError` when nothing matches.
     """
     import logging
 
@@ -509,8 +541,86 @@ def check_plugin(spec: str | None = None) -> CheckReport:
     previous = logging.root.manager.disable
     logging.disable(logging.INFO)
     try:
+        installed = _installed_together(reserved_commands)
         for target in targets:
-            _check_target(target, report)
+            _check_target(target, report, installed)
     finally:
         logging.disable(previous)
     return report
+
+
+@dataclass
+class _Installed:
+    """Every installed plugin loaded together, as a run sees them, and their commands."""
+
+    pm: PluginManager
+    commands: list[CommandSpec]
+    reserved: Collection[str]
+
+
+def _installed_together(reserved: Collection[str]) -> _Installed:
+    pm = PluginManager([], autoload=True)
+    pm.plugins()
+    return _Installed(pm, resolve(entry_point_commands(pm), reserved), reserved)
+
+
+def _check_project_metadata(
+    target: Target, where: str, installed: _Installed, report: CheckReport
+) -> None:
+    """A project folder's declared core requirement and commands, before it is installed."""
+    problem = incompatibility(target.requires_core, target.distribution)
+    if problem is not None:
+        report.add("error", "incompatible", where, *problem)
+    others = {s.name: s for s in installed.commands if s.refused is None}
+    for name in target.commands:
+        if name in installed.reserved:
+            report.add(
+                "error",
+                "command-refused",
+                where,
+                f"command {name!r} is a core command; it would not be replaced",
+                "rename the command (the entry point's name in tvae.commands)",
+            )
+        elif name in others and others[name].distribution != target.distribution:
+            report.add(
+                "error",
+                "command-refused",
+                where,
+                f"command {name!r} is already {others[name].origin}'s",
+                "rename the command (the entry point's name in tvae.commands)",
+            )
+
+
+def _check_among_installed(
+    info: PluginInfo, where: str, installed: _Installed, report: CheckReport
+) -> None:
+    """What installing this plugin beside the others does: shadowed names, refused commands."""
+    registry = installed.pm.registry
+    for (kind, name), group in registry.clashes().items():
+        mine = [c for c in group if c.plugin == info.name]
+        if not mine:
+            continue
+        if group[0].plugin == info.name:
+            others = ", ".join(repr(c.qualified_name) for c in group[1:])
+            message = f"{kind} {name!r} is also registered as {others}; '{name}' means this one"
+        else:
+            message = (
+                f"{kind} {name!r} is already {group[0].origin}'s, which an unqualified "
+                f"{name!r} keeps meaning"
+            )
+        report.add(
+            "warning",
+            "name-clash",
+            where,
+            message,
+            "give the component a name of its own (prefix it with the plugin's name)",
+        )
+    for spec in installed.commands:
+        if spec.plugin == info.name and spec.refused is not None:
+            report.add(
+                "error",
+                "command-refused",
+                where,
+                spec.refused,
+                "rename the command (the entry point's name in tvae.commands)",
+            )

@@ -1,11 +1,11 @@
 """The ``tvae`` command line: one module per command, all on the application of :mod:`._app`.
 
-``main`` is the console script's entry point; ``app`` the root ``typer.Typer``, which
-plugins extend through ``tvae_add_commands``. The core's commands are registered here, in
-the order ``tvae --help`` lists them.
+``main`` is the console script's entry point; ``app`` the root ``typer.Typer``;
+``build_cli`` the click group with the plugin commands added (lazily). The core's commands
+are registered here, in the order ``tvae --help`` lists them.
 """
 
-from tvae_core.cli._app import add_plugin_commands, app, main
+from tvae_core.cli._app import app, build_cli, main
 from tvae_core.cli._configs import config_cmd, validate
 from tvae_core.cli._listing import list_, show
 from tvae_core.cli._plugins import new_plugin
@@ -18,4 +18,4 @@ app.command("show")(show)
 app.command("validate")(validate)
 app.command("config")(config_cmd)
 
-__all__ = ["add_plugin_commands", "app", "main"]
+__all__ = ["app", "build_cli", "main"]

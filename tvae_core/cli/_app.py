@@ -16,9 +16,11 @@ from typing import Any
 
 import typer
 
-from tvae_core._errors import TvaeError
+from tvae_core._errors import TvaeError, describe
+from tvae_core.cli._group import TvaeGroup, split_plugin_args
 
 app = typer.Typer(
+    cls=TvaeGroup,
     name="tvae",
     help="Train Ternary VAEs: hyperbolic embeddings of the 3^n ternary operations.",
     no_args_is_help=True,
@@ -48,8 +50,8 @@ JsonOpt = typer.Option(False, "--json", help="Print JSON for programs instead of
 
 
 def manager(plugins: list[str] | None) -> Any:
-    """The command's plugin manager: the one start-up loaded, unless --plugin changes it."""
-    if not plugins and _startup_manager is not None:
+    """The command's plugin manager: the start-up one when it was made for these ``--plugin``s."""
+    if _startup_manager is not None and list(plugins or []) == _startup_manager.specs:
         return _startup_manager
     from tvae_core._plugins.manager import PluginManager
 
@@ -102,25 +104,71 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-# -- entry point -------------------------------------------------------------------------------
-def add_plugin_commands() -> None:
-    """Let installed plugins add their commands; the manager is kept for the command itself."""
-    global _startup_manager
-    if os.environ.get("TVAE_NO_PLUGIN_COMMANDS"):
-        return
-    try:
-        from tvae_core._plugins.manager import PluginManager
+# -- plugin commands and the entry point ------------------------------------------------------
+def core_commands() -> list[str]:
+    """The names of the core's commands (no plugin may take one)."""
+    import typer.main
 
-        pm = PluginManager([])
-        pm.add_commands(app)
+    return list(typer.main.get_group(app).commands)
+
+
+def plugin_command_specs(pm: Any) -> tuple[list[Any], dict[str, Any]]:
+    """Every plugin command (resolved: refused ones marked) and the loaded hook commands."""
+    import typer.main
+
+    from tvae_core._plugins.commands import CommandSpec, entry_point_commands, resolve
+
+    specs = entry_point_commands(pm)
+    loaded: dict[str, Any] = {}
+    if pm.requested:
+        for info, hook in pm.command_hooks():
+            scratch = typer.Typer(rich_markup_mode=None, add_completion=False)
+            try:
+                hook(app=scratch)
+                group = typer.main.get_group(scratch)
+            except Exception as exc:
+                info.notes.append(f"tvae_add_commands raised {describe(exc)}")
+                continue
+            for name, command in group.commands.items():
+                spec = CommandSpec(
+                    name, info.name, info.distribution, info.version, "command-line", hook
+                )
+                specs.append(spec)
+                loaded[f"{info.name}:{name}"] = command
+    return resolve(specs, core_commands()), loaded
+
+
+def build_cli(plugins: list[str] | None = None) -> TvaeGroup:
+    """The ``tvae`` click group with the plugin commands of the installed and given plugins.
+
+    Nothing is imported for an installed plugin's command until it runs; ``--plugin`` ones
+    are imported to ask their ``tvae_add_commands`` hook. The plugin manager made here is
+    kept for the command itself (one load of the plugins per process).
+    """
+    global _startup_manager
+    import typer.main
+
+    group = typer.main.get_group(app)
+    assert isinstance(group, TvaeGroup)
+    if os.environ.get("TVAE_NO_PLUGIN_COMMANDS"):
+        return group
+    from tvae_core._plugins.manager import PluginManager
+
+    try:
+        pm = PluginManager(plugins or [])
+        specs, loaded = plugin_command_specs(pm)
     except TvaeError:
-        return
-    _startup_manager = pm  # commands without --plugin reuse it: plugins load once per process
+        return group  # a bad --plugin value: the command reports it
+    for spec in specs:
+        if spec.refused is None:
+            group.add_plugin_command(spec, loaded.get(f"{spec.plugin}:{spec.name}"))
+    _startup_manager = pm
+    return group
 
 
 given_args: list[str] | None = None  # the arguments main() got: `run --nproc` passes them on
-# The plugin manager that added plugin commands at start-up (None before main() or when
-# TVAE_NO_PLUGIN_COMMANDS is set).
+# The plugin manager made at start-up for the command line's --plugin values (None before
+# main(), or when TVAE_NO_PLUGIN_COMMANDS is set).
 _startup_manager: Any = None
 
 
@@ -129,9 +177,10 @@ def main(argv: list[str] | None = None) -> None:
     global given_args, _startup_manager
     given_args = list(sys.argv[1:] if argv is None else argv)
     _startup_manager = None
-    add_plugin_commands()
+    plugins, args = split_plugin_args(given_args)
     try:
-        code = app(args=argv, prog_name="tvae", standalone_mode=False)
+        group = build_cli(plugins)
+        code = group.main(args=args, prog_name="tvae", standalone_mode=False)
         # Without standalone mode click returns a typer.Exit's code instead of exiting.
         if isinstance(code, int) and code != 0:
             sys.exit(code)

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from tvae_core.cli._app import (
     JsonOpt,
     PluginOpt,
+    core_commands,
     manager,
+    plugin_command_specs,
     plugins_app,
     print_json,
     print_table,
 )
+
+
+def _status(info: Any) -> str:
+    if info.status in ("failed", "incompatible"):
+        fix = f"; {info.fix}" if info.fix else ""
+        return f"{info.status}: {info.error or ''}{fix}"
+    return str(info.status)
 
 
 @plugins_app.callback()
@@ -22,28 +32,37 @@ def plugins_cmd(
     plugin: list[str] | None = PluginOpt,
     json_out: bool = JsonOpt,
 ) -> None:
-    """List plugins with their status; failed ones show their error."""
+    """List plugins: status (failed and incompatible ones say why and how to fix it),
+    hooks, components, commands, and notes such as a name two plugins register."""
     if ctx.invoked_subcommand is not None:
         return
+    from tvae_core._plugins.commands import annotate
+
     pm = manager(plugin)
     infos = pm.plugins()
+    annotate(pm.infos, plugin_command_specs(pm)[0])
     if json_out:
         print_json([i.as_dict() for i in infos])
         return
     print_table(
-        ("name", "distribution", "version", "status", "hooks", "components"),
+        ("name", "distribution", "version", "status", "hooks", "components", "notes"),
         [
             (
                 i.name,
                 i.distribution or "",
                 i.version or "",
-                i.status if i.status != "failed" else f"failed: {i.error or ''}",
+                _status(i),
                 ", ".join(h.removeprefix("tvae_") for h in i.hooks),
-                ", ".join(i.components),
+                ", ".join([*i.components, *(f"command:{c}" for c in i.commands)]),
+                "; ".join(i.notes),
             )
             for i in infos
         ],
-        style=lambda col, value: "red" if col == "status" and value.startswith("failed") else None,
+        style=lambda col, value: (
+            "red"
+            if col == "status" and value.startswith(("failed", "incompatible"))
+            else ("yellow" if col == "notes" and value else None)
+        ),
     )
 
 
@@ -59,7 +78,7 @@ def plugins_check(
     """Check a plugin for its author: hooks, signatures, component interfaces, settings schemas."""
     from tvae_core._tools.plugin_check import check_plugin
 
-    report = check_plugin(spec)
+    report = check_plugin(spec, reserved_commands=core_commands())
     if json_out:
         print_json(report.as_dict())
     else:

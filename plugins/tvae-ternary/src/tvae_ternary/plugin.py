@@ -1,7 +1,8 @@
 """The tvae plugin module of tvae-ternary.
 
 Registers the ``ternary_ops`` dataset, the ``ternary_vae`` model, the domain metrics, the
-``latent_plot`` callback and the commands ``tvae plot`` and ``tvae export``. Factories are
+``latent_plot`` callback; the commands ``tvae plot`` and ``tvae export`` are entry points of
+the group ``tvae.commands`` (see pyproject.toml), found without importing this. Factories are
 lazy ``"module:attribute"`` strings with descriptions, so listing components imports nothing
 heavy (neither torch nor geoopt nor matplotlib).
 """
@@ -13,7 +14,6 @@ from tvae_ternary import __version__
 
 __all__ = [
     "__version__",
-    "tvae_add_commands",
     "tvae_register_callbacks",
     "tvae_register_datasets",
     "tvae_register_metrics",
@@ -72,15 +72,3 @@ def tvae_register_callbacks(register: RegisterFn) -> None:
         f"{_PKG}.plotting:LatentPlotCallback",
         description="Draw the latent Poincaré disk coloured by valuation during training",
     )
-
-
-@hookimpl
-def tvae_add_commands(app: object) -> None:
-    from tvae_ternary.export import register_export_command
-
-    register_export_command(app)
-    try:
-        from tvae_ternary.plotting import register_plot_command
-    except ImportError:  # plotting is optional; the rest of the plugin works without it
-        return
-    register_plot_command(app)

@@ -1,0 +1,107 @@
+"""Plugin commands: found without importing their plugins, refused when they take a name.
+
+An installed plugin declares each command as an entry point of the group ``tvae.commands``
+(``plot = "tvae_ternary.plotting:register_plot_command"``): the value is a function that
+adds the command of that name to a ``typer.Typer`` app, imported only when the command runs
+or shows its help. A plugin given with ``--plugin`` (not installed) adds its commands
+through the ``tvae_add_commands`` hook instead.
+
+A command cannot replace a core command, nor another plugin's: the first one keeps the
+name (installed distributions in the order they were installed, then ``--plugin`` ones in
+the order given) and every later one is refused, with the reason, in ``tvae plugins``.
+Commands of blocked plugins (``--plugin no:NAME``) are left out; those of incompatible
+ones (an unmet ``tvae-core`` requirement) are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tvae_core._plugins.discovery import EntryPointRecord, incompatibility, installed_at
+
+if TYPE_CHECKING:
+    from tvae_core._plugins.manager import PluginManager
+    from tvae_core._plugins.registry import PluginInfo
+
+
+@dataclass
+class CommandSpec:
+    """One plugin command: its name, whose it is, how to load it, and whether it is used."""
+
+    name: str
+    plugin: str
+    distribution: str | None
+    version: str | None
+    source: str  # "entry-point" or "command-line"
+    #: ``"package.module:function"`` (an entry point), or the plugin's hook function.
+    target: str | Callable[..., Any]
+    refused: str | None = None
+
+    @property
+    def origin(self) -> str:
+        dist = self.distribution or self.plugin
+        return f"plugin {self.plugin!r} ({dist} {self.version or 'unknown version'})"
+
+    def registrar(self) -> Callable[[Any], Any]:
+        """The function that adds the command to an app (imports its module)."""
+        if callable(self.target):
+            return self.target
+        loaded = EntryPointRecord(self.name, self.target, self.distribution, self.version).load()
+        if not callable(loaded):
+            raise TypeError(f"{self.target!r} is not a function that adds commands to an app")
+        return loaded
+
+
+def entry_point_commands(pm: PluginManager) -> list[CommandSpec]:
+    """The ``tvae.commands`` entry points, in precedence order, blocked plugins left out."""
+    if not pm.autoload:
+        return []
+    plugins_of = {r.distribution: r for r in pm.entry_points() if r.distribution}
+    specs = []
+    records = sorted(
+        enumerate(pm._command_entry_points()),
+        key=lambda item: (installed_at(item[1].distribution or "") or 0.0, item[0]),
+    )
+    for _, record in records:
+        plugin = plugins_of.get(record.distribution or "")
+        name = plugin.name if plugin is not None else (record.distribution or record.name)
+        if pm.is_blocked(name, record.distribution):
+            continue
+        spec = CommandSpec(
+            record.name, name, record.distribution, record.version, "entry-point", record.value
+        )
+        problem = incompatibility(record.requires_core, record.distribution)
+        if problem is not None:
+            spec.refused = f"its plugin is incompatible: {problem[0]}"
+        specs.append(spec)
+    return specs
+
+
+def resolve(specs: Iterable[CommandSpec], reserved: Collection[str]) -> list[CommandSpec]:
+    """Mark every command that would take a core command's or an earlier command's name."""
+    taken: dict[str, CommandSpec] = {}
+    out = list(specs)
+    for spec in out:
+        if spec.refused is not None:
+            continue
+        if spec.name in reserved:
+            spec.refused = f"command {spec.name!r} is a core command; it was not replaced"
+        elif spec.name in taken:
+            spec.refused = f"command {spec.name!r} is already {taken[spec.name].origin}'s"
+        else:
+            taken[spec.name] = spec
+    return out
+
+
+def annotate(infos: dict[str, PluginInfo], specs: Iterable[CommandSpec]) -> None:
+    """Add each plugin's commands, and why any of them was refused, to its PluginInfo."""
+    for spec in specs:
+        info = infos.get(spec.plugin)
+        if info is None:
+            continue
+        if spec.refused is None:
+            info.commands.append(spec.name)
+        else:
+            info.notes.append(f"command {spec.name!r} refused: {spec.refused}")
