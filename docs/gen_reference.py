@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 import sys
 import typing
 from pathlib import Path
@@ -131,12 +130,9 @@ _PLURAL = {"loss": "losses"}
 
 
 def _type_name(annotation: Any) -> str:
-    if annotation is None or annotation is type(None):
-        return "None"
-    if isinstance(annotation, type):
-        return annotation.__name__
-    # Dotted paths (typing.Any, torch.nn.modules.module.Module) read better as the last part.
-    return re.sub(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)", r"\1", str(annotation))
+    from tvae_core._config.settings import type_label
+
+    return type_label(annotation)
 
 
 def _default(field: Any) -> str:

@@ -106,7 +106,7 @@ def test_tiny_dataset_batches_and_model_outputs_match_the_real_keys() -> None:
     model = TinyVAE(**data.model_context())
     out = model(tiny_batch(2))
     assert out["logits"].shape == (9, 2, 3)
-    assert set(out) == {"logits", "mu", "logvar", "z", "z_mean"}
+    assert set(out) == {"logits", "mu", "logvar", "z", "z_mean", "curvature"}
     assert bool((out["z"].norm(dim=-1) < 1).all())
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import re
+import types
 import typing
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -82,6 +83,26 @@ def derive_settings_model(
         __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True, allow_inf_nan=False),
         **fields,
     )
+
+
+def type_label(annotation: Any) -> str:
+    """A setting's type as people write it: ``int | None``, ``Literal['min', 'max']``,
+    ``tuple[float, float]`` (``tvae show`` and the component reference print this)."""
+    if annotation is None or annotation is type(None):
+        return "None"
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return f"Literal[{', '.join(repr(a) for a in args)}]"
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_label(a) for a in args)
+    if origin is not None and args:
+        name = getattr(origin, "__name__", None) or str(origin).replace("typing.", "")
+        inner = ", ".join("..." if a is Ellipsis else type_label(a) for a in args)
+        return f"{name}[{inner}]"
+    if isinstance(annotation, type):
+        return annotation.__name__
+    # Dotted paths (typing.Any, torch.nn.modules.module.Module) read better as the last part.
+    return re.sub(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)", r"\1", str(annotation))
 
 
 def _join(where: str, loc: tuple[Any, ...]) -> str:

@@ -73,6 +73,8 @@ class Evaluator:
         """``val/loss``, ``val/<term>`` and every metric over the eval set."""
         outputs, batch, means = self._pass(step)
         logs = {f"{VAL_PREFIX}{k}": float(v) for k, v in means.items()}
+        owners = {key: f"loss term {key[len(VAL_PREFIX) :]!r}" for key in logs}
+        owners[f"{VAL_PREFIX}loss"] = "the run's total loss"
         for name, metric in self.parts.metrics.items():
             try:
                 value = metric(outputs, batch)
@@ -84,10 +86,23 @@ class Evaluator:
                     component=planned.component.label,
                     plugin=planned.component.origin,
                 ) from exc
+            pairs = (
+                [(f"{VAL_PREFIX}{k}", v) for k, v in value.items()]
+                if isinstance(value, Mapping)
+                else [(f"{VAL_PREFIX}{name}", value)]
+            )
+            for key, v in pairs:
+                if key in owners:
+                    planned = self.parts.component_of("metrics", name)
+                    raise TrainingError(
+                        f"returned {key!r}, which is {owners[key]}'s: it would be overwritten",
+                        where=planned.where,
+                        component=planned.component.label,
+                        plugin=planned.component.origin,
+                        hint="rename the key, or give the entry another name",
+                    )
+                owners[key] = f"metric {name!r}"
+                logs[key] = float(v)
             if isinstance(value, Mapping):
-                keys = [f"{VAL_PREFIX}{k}" for k in value]
-                logs.update({key: float(v) for key, v in zip(keys, value.values(), strict=True)})
-                self.best.learn(name, keys)
-            else:
-                logs[f"{VAL_PREFIX}{name}"] = float(value)
+                self.best.learn(name, [k for k, _ in pairs])
         return logs

@@ -96,3 +96,21 @@ def restore(
         k: v for k, v in ckpt.get("best_epoch", {}).items() if k not in constants
     }
     callbacks.on_load_checkpoint(ckpt)
+
+
+def version_changes(ckpt: Mapping[str, Any], plugins_now: Mapping[str, str | None]) -> list[str]:
+    """What changed in tvae and its plugins since ``ckpt`` was written, one line each."""
+    changes = []
+    saved_core = ckpt.get("tvae_version")
+    if saved_core and saved_core != __version__:
+        changes.append(f"tvae-core {saved_core} wrote the checkpoint; this is {__version__}")
+    saved = ckpt.get("plugins") or {}
+    for name, version in sorted(saved.items()):
+        if name not in plugins_now:
+            changes.append(f"plugin {name!r} ({version}) is not loaded any more")
+        elif plugins_now[name] != version:
+            changes.append(f"plugin {name!r} was {version} and is now {plugins_now[name]}")
+    changes += [
+        f"plugin {n!r} ({v}) is new" for n, v in sorted(plugins_now.items()) if n not in saved
+    ]
+    return changes

@@ -32,7 +32,7 @@ from tvae_core._engine.evaluation import Evaluator
 from tvae_core._engine.faults import component_fault, nonfinite
 from tvae_core._engine.losses import LossRegistry
 from tvae_core._engine.records import BestMetrics, RunSummary, StepLogs
-from tvae_core._engine.state import Counters, capture, restore
+from tvae_core._engine.state import Counters, capture, restore, version_changes
 from tvae_core._engine.step import EpochLoop
 from tvae_core._errors import TrainingError
 from tvae_core._plugins.interfaces import Callback, CallbackList, Control, RunView
@@ -41,6 +41,7 @@ from tvae_core._run.checkpoint import check_run_checkpoint, load_checkpoint, loa
 from tvae_core._run.checkpoint import save_checkpoint as write_checkpoint
 from tvae_core._run.rundir import LAST, RunDir, monotonic, resolve_checkpoint, utc_now
 from tvae_core._version import __version__
+from tvae_core.logging import get_logger
 
 __all__ = ["Interrupted", "RunSummary", "StepLogs", "Trainer", "model_from_checkpoint"]
 
@@ -226,6 +227,11 @@ class Trainer:
                 path = resolve_checkpoint(path).path
                 state = load_checkpoint(path)
             self.load_state(state, path)
+            changes = version_changes(state, self.plugins.versions())
+            if changes and self.is_main:
+                get_logger("tvae.engine").warning(
+                    "resuming %s, written by other versions: %s", path, "; ".join(changes)
+                )
         if self._run is not None and self.is_main:
             # Records past the checkpoint (or of a start killed before its first one) are redone.
             self._run.truncate_metrics(self.epoch)
@@ -358,8 +364,6 @@ class Trainer:
             try:
                 cb.on_fit_end(view)
             except Exception as exc:
-                from tvae_core.logging import get_logger
-
                 get_logger("tvae.engine").warning(
                     "callback %s failed at the end of the run: %s: %s",
                     type(cb).__name__,

@@ -76,9 +76,43 @@ class Probe(Protocol):
         """Train a tiny run with ``callback``; its status and stop reason."""
 
 
+#: Where a ``requires`` key is looked for: ``outputs.k`` (the model's), ``batch.k``, or ``k``.
+REQUIRE_SCOPES = ("outputs", "batch")
+
+
 def required_keys(component: object) -> set[str]:
     """The keys a loss or metric reads, from its optional ``requires`` attribute."""
-    return set(getattr(component, "requires", ()) or ())
+    declared = getattr(component, "requires", ()) or ()
+    return {declared} if isinstance(declared, str) else set(declared)
+
+
+def _requires_problem(label: str, component: object) -> Problem | None:
+    """A problem with a ``requires`` declaration: a string, a non-string key, a bad scope."""
+    declared = getattr(component, "requires", None)
+    if declared is None:
+        return None
+    hint = 'give a set of keys, e.g. frozenset({"outputs.z_mean", "batch.valuation"})'
+    if isinstance(declared, str) or not isinstance(declared, (set, frozenset, list, tuple)):
+        return Problem(
+            "requires-invalid",
+            label,
+            f"requires is a {type(declared).__name__}, not a set of keys",
+            hint,
+        )
+    for key in declared:
+        if not isinstance(key, str) or not key:
+            return Problem(
+                "requires-invalid", label, f"requires holds {key!r}, not a key name", hint
+            )
+        scope, sep, name = key.rpartition(".")
+        if sep and (scope not in REQUIRE_SCOPES or not name):
+            return Problem(
+                "requires-invalid",
+                label,
+                f"requires holds {key!r}; a key is 'outputs.NAME', 'batch.NAME' or 'NAME'",
+                hint,
+            )
+    return None
 
 
 def missing_keys(component: object, outputs: Collection[str], batch: Collection[str]) -> list[str]:
@@ -303,14 +337,14 @@ class _OnOutputs(Contract):
     """Losses and metrics: callables on the model's outputs and the batch."""
 
     def interface_problem(self, built: object, label: str) -> Problem | None:
-        if callable(built):
-            return None
-        return Problem(
-            "wrong-type",
-            label,
-            f"the factory returned a {type(built).__name__}, which is not callable",
-            "return a callable (outputs, batch) -> value",
-        )
+        if not callable(built):
+            return Problem(
+                "wrong-type",
+                label,
+                f"the factory returned a {type(built).__name__}, which is not callable",
+                "return a callable (outputs, batch) -> value",
+            )
+        return _requires_problem(label, built)
 
     def _inputs(self, label: str, built: Any, probe: Probe, *, train: bool) -> Any:
         import torch

@@ -377,7 +377,7 @@ def _precedence(component: Component | Preset) -> tuple[int, float, int]:
     return _SOURCE_RANK.get(component.source, 2), installed, component.load_index
 
 
-def components_table(components: Iterable[Component]) -> list[dict[str, Any]]:
+def components_table(components: Iterable[Component | Preset]) -> list[dict[str, Any]]:
     """Rows for ``tvae list``: kind, name, plugin, version, description."""
     return [
         {

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 TEMPLATE = "plugin"
+#: Distribution names a new plugin may not take.
+RESERVED = frozenset({"tvae-core"})
 _VALID = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
@@ -60,6 +62,12 @@ def plugin_names(name: str) -> PluginNames:
             f"{name!r} is too generic", where="new-plugin", hint="name what the plugin adds"
         )
     dist = "tvae-" + short.replace("_", "-")
+    if dist in RESERVED:
+        raise UsageError(
+            f"{name!r} would make a distribution named {dist}, which is tvae's own",
+            where="new-plugin",
+            hint="name what the plugin adds (e.g. 'centroid')",
+        )
     snake = short.replace("-", "_")
     return PluginNames(name=snake, dist=dist, package=dist.replace("-", "_"), prefix=snake)
 
@@ -101,6 +109,15 @@ def render(text: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(sub, text)
 
 
+def _installed_version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
 def create_plugin(name: str, directory: str | Path = ".") -> Path:
     """Write the plugin project ``<directory>/<dist>`` for ``name`` and return its path.
 
@@ -108,6 +125,13 @@ def create_plugin(name: str, directory: str | Path = ".") -> Path:
     and is not empty; nothing is written in that case.
     """
     names = plugin_names(name)
+    installed = _installed_version(names.dist)
+    if installed is not None:
+        raise UsageError(
+            f"a distribution named {names.dist} is installed already ({installed})",
+            where="new-plugin",
+            hint="pick another name: two distributions of one name cannot be installed together",
+        )
     project = Path(directory) / names.dist
     if project.exists() and (not project.is_dir() or any(project.iterdir())):
         raise UsageError(

@@ -1,33 +1,80 @@
-"""``tvae validate`` and ``tvae config``: check a config, print the default one."""
+"""``tvae validate`` and ``tvae config``; how a CONFIG argument (a file or a preset) is read."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from tvae_core._errors import UsageError
 from tvae_core.cli._app import PluginOpt, SetOpt, manager
 
 
+def looks_like_a_preset(config: Path) -> bool:
+    """A bare name (no folder, no .yaml/.yml/.toml) that is not a file: a preset's name."""
+    text = str(config)
+    return (
+        not config.exists()
+        and "/" not in text
+        and "\\" not in text
+        and config.suffix.lower() not in (".yaml", ".yml", ".toml")
+    )
+
+
+def preset_or_error(pm: Any, name: str) -> Any:
+    """The preset ``name`` of the loaded plugins, or a one-line error with the close match."""
+    import difflib
+
+    preset = pm.registry.preset(name)
+    if preset is not None:
+        return preset
+    names = sorted({p.name for p in pm.registry.presets()})
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"presets: {', '.join(names) or 'none'}"
+    raise UsageError(f"{name}: no such config file or preset", hint=hint)
+
+
+def load_run_config(config: Path | None, sets: list[str], pm: Any) -> tuple[Any, str | None]:
+    """The run config CONFIG means (a file, a preset, or the default) and its source."""
+    from tvae_core._config import apply_overrides, build_config, load_config, merge_with_default
+
+    if config is not None and looks_like_a_preset(config):
+        preset = preset_or_error(pm, str(config))
+        source = f"preset {preset.qualified_name}"
+        data = apply_overrides(merge_with_default(preset.data()), sets)
+        return build_config(data, source=source), source
+    return load_config(config, sets), str(config) if config is not None else None
+
+
 def validate(
-    config: Path = typer.Argument(..., help="The config file to check."),
+    config: Path = typer.Argument(..., help="The config file (or preset) to check."),
     plugin: list[str] | None = PluginOpt,
     set_: list[str] | None = SetOpt,
 ) -> None:
     """Resolve plugins and build every component of CONFIG without training."""
-    from tvae_core._config import load_config
     from tvae_core._engine.trainer import Trainer
 
-    cfg = load_config(config, set_ or [])
-    Trainer(cfg, plugins=manager(plugin), source=str(config)).setup()
+    pm = manager(plugin)
+    cfg, source = load_run_config(config, set_ or [], pm)
+    Trainer(cfg, plugins=pm, source=source).setup()
     typer.echo(
         f"{config}: valid ({len(cfg.losses)} losses, {len(cfg.metrics)} metrics, {len(cfg.callbacks)} callbacks)"
     )
 
 
-def config_cmd() -> None:
-    """Print the default config as YAML, ready to edit and pass to `tvae run`."""
-    from tvae_core._config import default_config_text
+def config_cmd(
+    name: str | None = typer.Argument(
+        None, help="A preset (`tvae list preset`); none prints the default run.", show_default=False
+    ),
+    plugin: list[str] | None = PluginOpt,
+) -> None:
+    """Print the default config (or a preset) as YAML, ready to edit and pass to `tvae run`."""
+    if name is None:
+        from tvae_core._config import default_config_text
 
-    sys.stdout.write(default_config_text())
+        sys.stdout.write(default_config_text())
+        return
+    text = preset_or_error(manager(plugin), name).text()
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -8,39 +8,44 @@ from tvae_core._errors import UsageError
 from tvae_core._plugins.contracts import KINDS
 from tvae_core.cli._app import JsonOpt, PluginOpt, manager, print_json, print_table
 
+#: What ``tvae list`` lists: the component kinds, then the presets.
+LISTED = (*KINDS, "preset")
+
 
 def list_(
     kind: str | None = typer.Argument(
-        None, help=f"One of: {', '.join(KINDS)}.", show_default=False
+        None, help=f"One of: {', '.join(LISTED)}.", show_default=False
     ),
     plugin: list[str] | None = PluginOpt,
     json_out: bool = JsonOpt,
 ) -> None:
-    """List registered components: kind, name, plugin, version, description."""
+    """List registered components and presets: kind, name, plugin, version, description."""
     from tvae_core._plugins.registry import components_table
 
     if kind is not None:
-        kind = kind.rstrip("s") if kind.rstrip("s") in KINDS else kind
-        if kind not in KINDS:
+        kind = kind.rstrip("s") if kind.rstrip("s") in LISTED else kind
+        if kind not in LISTED:
             import difflib
 
-            close = difflib.get_close_matches(kind, KINDS, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; kinds: {', '.join(KINDS)}"
+            close = difflib.get_close_matches(kind, LISTED, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; kinds: {', '.join(LISTED)}"
             raise UsageError(f"unknown component kind {kind!r}{hint}")
     pm = manager(plugin)
+    components = [] if kind == "preset" else pm.registry.all(kind)
+    presets = pm.registry.presets() if kind in (None, "preset") else []
     rows = components_table(
-        sorted(pm.registry.all(kind), key=lambda c: (KINDS.index(c.kind), c.name, c.plugin))
+        [*sorted(components, key=lambda c: (KINDS.index(c.kind), c.name, c.plugin)), *presets]
     )
     if json_out:
         print_json(rows)
         return
-    names = [r["name"] for r in rows]
+    names = [(r["kind"], r["name"]) for r in rows]
     print_table(
         ("kind", "name", "plugin", "version", "description"),
         [
             (
                 r["kind"],
-                r["qualified_name"] if names.count(r["name"]) > 1 else r["name"],
+                r["qualified_name"] if names.count((r["kind"], r["name"])) > 1 else r["name"],
                 r["plugin"],
                 r["version"] or "",
                 r["description"],
@@ -66,13 +71,13 @@ def show(
     component = pm.registry.get(kind, name)
     model = component.settings_model()
     settings = []
+    from tvae_core._config.settings import type_label
+
     for field_name, f in model.model_fields.items():
-        ann = f.annotation
-        type_s = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
         settings.append(
             {
                 "name": field_name,
-                "type": type_s,
+                "type": type_label(f.annotation),
                 "required": f.is_required(),
                 "default": None if f.is_required() else f.get_default(call_default_factory=True),
                 "description": f.description or "",

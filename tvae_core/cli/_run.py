@@ -12,11 +12,14 @@ import typer
 from tvae_core._errors import UsageError
 from tvae_core.cli import _app
 from tvae_core.cli._app import JsonOpt, PluginOpt, SetOpt, console, manager, print_json
+from tvae_core.cli._configs import load_run_config
 
 
 def run(
     config: Path | None = typer.Argument(
-        None, help="YAML or TOML config; none runs the embedded default.", show_default=False
+        None,
+        help="YAML or TOML config, or a preset's name (`tvae list preset`); none runs the default.",
+        show_default=False,
     ),
     plugin: list[str] | None = PluginOpt,
     set_: list[str] | None = SetOpt,
@@ -71,9 +74,9 @@ def run(
         resume_state = load_checkpoint(resume_path)
         check_run_checkpoint(resume_state, resume_path)
         cfg = build_config(apply_overrides(resume_state["config"], sets), source=str(resume_path))
+        source = None
     else:
-        cfg = load_config(config, sets)
-    source = str(config) if config is not None else None
+        cfg, source = load_run_config(config, sets, pm)
     if dry_run:
         trainer = Trainer(cfg, plugins=pm, source=source).setup()
         n_params = sum(p.numel() for p in trainer.model.parameters())

@@ -20,7 +20,8 @@ tests run wherever ``tvae-core`` is installed::
 
 The tiny fixtures (:class:`TinyTernaryData`, :class:`TinyVAE`) mimic the real ones at toy
 size: batches carry ``x`` (B, n) float trits, ``index`` and ``valuation``; the model returns
-``logits`` (B, n, 3), ``mu``, ``logvar``, ``z`` and ``z_mean`` (on the unit Poincaré ball).
+``logits`` (B, n, 3), ``mu``, ``logvar``, ``z``, ``z_mean`` (on the unit Poincaré ball) and
+``curvature`` (a scalar tensor).
 They are registered by :data:`tiny_plugin` under the names ``tiny_ternary``, ``tiny_vae``,
 ``tiny_reconstruction``, ``tiny_kl`` and ``tiny_coverage``. :class:`FakeRun` stands in
 for the run a callback is given, to test its events one by one. The checks themselves are each

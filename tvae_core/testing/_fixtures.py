@@ -1,7 +1,8 @@
 """The tiny fixtures: toy-size versions of the real dataset, model, losses and metric.
 
 Batches carry ``x`` (B, n) float trits, ``index`` and ``valuation``; the model returns
-``logits`` (B, n, 3), ``mu``, ``logvar``, ``z`` and ``z_mean`` (on the unit Poincaré ball).
+``logits`` (B, n, 3), ``mu``, ``logvar``, ``z``, ``z_mean`` (on the unit Poincaré ball) and
+``curvature`` (a scalar tensor, 1.0), the keys of the model contract.
 :data:`tiny_plugin` registers them as ``tiny_ternary``, ``tiny_vae``, ``tiny_reconstruction``,
 ``tiny_kl`` and ``tiny_coverage``.
 """
@@ -106,7 +107,9 @@ class TinyVAE(torch.nn.Module):
         else:
             z = z_mean
         logits = self.decoder(z).view(len(z), self.n_trits, 3)
-        return {"logits": logits, "mu": mu, "logvar": logvar, "z": z, "z_mean": z_mean}
+        curvature = torch.ones((), device=z.device)  # the model contract's scalar c
+        out = {"logits": logits, "mu": mu, "logvar": logvar, "z": z, "z_mean": z_mean}
+        return {**out, "curvature": curvature}
 
 
 class TinyReconstruction:
