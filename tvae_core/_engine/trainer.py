@@ -304,7 +304,11 @@ class Trainer:
             val_logs = self.validate()
             cbs.on_validation_end(epoch, val_logs)
             logs.update(val_logs)
-        logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
+        groups = self.optimizer.param_groups
+        logs["lr"] = float(groups[0]["lr"])
+        for group in groups[1:]:  # the model's own parameter groups, by name
+            if isinstance(group.get("name"), str):
+                logs[f"lr/{group['name']}"] = float(group["lr"])
         logs.update(self.losses.logged_weights())
         self.counters.epoch = epoch + 1
         self.counters.best.update(logs, epoch)

@@ -96,11 +96,20 @@ def resolve(specs: Iterable[CommandSpec], reserved: Collection[str]) -> list[Com
 
 
 def annotate(infos: dict[str, PluginInfo], specs: Iterable[CommandSpec]) -> None:
-    """Add each plugin's commands, and why any of them was refused, to its PluginInfo."""
+    """Add each plugin's commands, and why any of them was refused, to its PluginInfo.
+
+    A distribution that only adds commands (no ``tvae.plugins`` entry point) gets a
+    PluginInfo of its own, named after it.
+    """
+    from tvae_core._plugins.registry import PluginInfo
+
     for spec in specs:
         info = infos.get(spec.plugin)
         if info is None:
-            continue
+            module = spec.target.partition(":")[0] if isinstance(spec.target, str) else spec.name
+            info = infos[spec.plugin] = PluginInfo(
+                spec.plugin, module, spec.source, spec.distribution, spec.version
+            )
         if spec.refused is None:
             info.commands.append(spec.name)
         else:

@@ -67,17 +67,22 @@ def core_specifier(requires: list[str] | None) -> str:
     return ""
 
 
-def discover(group: str) -> list[EntryPointRecord]:
-    """The entry points of ``group``, first of each name in ``sys.path`` order."""
+def discover(group: str, *, by_distribution: bool = False) -> list[EntryPointRecord]:
+    """The entry points of ``group``, first of each name in ``sys.path`` order.
+
+    With ``by_distribution``, first of each name *per distribution*: two distributions'
+    entry points of one name are both kept (commands of one name are the CLI's to refuse).
+    """
     from importlib.metadata import entry_points
 
-    seen: set[str] = set()
+    seen: set[tuple[str, str | None]] = set()
     out = []
     for ep in entry_points(group=group):
-        if ep.name in seen:
-            continue
-        seen.add(ep.name)
         dist = ep.dist
+        key = (ep.name, dist.name if dist is not None and by_distribution else None)
+        if key in seen:
+            continue
+        seen.add(key)
         out.append(
             EntryPointRecord(
                 ep.name,

@@ -100,7 +100,7 @@ class PluginManager:
     @staticmethod
     def _command_entry_points() -> list[EntryPointRecord]:
         """Installed ``tvae.commands`` entry points (first of each name)."""
-        return discover(COMMANDS_GROUP)
+        return discover(COMMANDS_GROUP, by_distribution=True)
 
     def entry_points(self) -> list[EntryPointRecord]:
         """The installed plugins' entry points, read once per manager."""

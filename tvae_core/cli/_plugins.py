@@ -39,8 +39,9 @@ def plugins_cmd(
     from tvae_core._plugins.commands import annotate
 
     pm = manager(plugin)
-    infos = pm.plugins()
+    pm.plugins()
     annotate(pm.infos, plugin_command_specs(pm)[0])
+    infos = list(pm.infos.values())
     if json_out:
         print_json([i.as_dict() for i in infos])
         return
