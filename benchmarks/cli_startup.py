@@ -5,7 +5,12 @@ median wall time of several runs, once with its output piped (plain columns) and
 pseudo-terminal (rich's table), as a person at a terminal sees it. The import check runs
 the same command in-process and reads ``sys.modules`` afterwards.
 
-    python benchmarks/cli_startup.py [--quick]
+    python benchmarks/cli_startup.py [--quick] [--extra-plugins N]
+
+``--extra-plugins N`` installs N more plugins beside the real ones for the timed commands: a
+folder on ``PYTHONPATH`` with N distributions, each with a plugin module registering three
+lazy components (a loss, a metric, a callback), a command entry point and a ``tvae-core``
+requirement, as a third-party plugin of the scaffold's layout has.
 """
 
 from __future__ import annotations
@@ -92,9 +97,63 @@ def _plugin_packages() -> list[str]:
     )
 
 
+_FAKE_PLUGIN = """
+from tvae_core import RegisterFn, hookimpl
+
+__version__ = "1.0"
+
+
+@hookimpl
+def tvae_register_losses(register: RegisterFn) -> None:
+    register("{name}_loss", "{name}.components:Loss", description="a loss")
+
+
+@hookimpl
+def tvae_register_metrics(register: RegisterFn) -> None:
+    register("{name}_metric", "{name}.components:Metric", description="a metric")
+
+
+@hookimpl
+def tvae_register_callbacks(register: RegisterFn) -> None:
+    register("{name}_callback", "{name}.components:Callback", description="a callback")
+"""
+
+
+def _fake_plugins(n: int, site: str) -> None:
+    """``n`` installed-looking plugin distributions in ``site`` (see the module docstring)."""
+    import pathlib
+
+    root = pathlib.Path(site)
+    for i in range(n):
+        name = f"tvae_bench_extra_{i}"
+        package = root / name
+        package.mkdir(parents=True)
+        (package / "__init__.py").write_text('__version__ = "1.0"\n')
+        (package / "plugin.py").write_text(_FAKE_PLUGIN.format(name=name))
+        info = root / f"{name}-1.0.dist-info"
+        info.mkdir()
+        dist = name.replace("_", "-")
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\nRequires-Dist: tvae-core>=0.1\n"
+        )
+        (info / "entry_points.txt").write_text(
+            f"[tvae.plugins]\nextra{i} = {name}.plugin\n\n"
+            f"[tvae.commands]\nextra{i}-report = {name}.commands:add_report\n"
+        )
+        (info / "RECORD").write_text(f"{info.name}/METADATA,,\n")
+
+
 def run(args: argparse.Namespace) -> list[Row]:
+    import tempfile
+
     rows: list[Row] = []
     _compile_sources()
+    extra = getattr(args, "extra_plugins", 0)
+    site = tempfile.mkdtemp(prefix="tvae-bench-site-")
+    if extra:
+        _fake_plugins(extra, site)
+        os.environ["PYTHONPATH"] = os.pathsep.join([site, os.environ.get("PYTHONPATH", "")])
+    label = f", {extra} extra plugins" if extra else ""
     repeats = 3 if args.quick else 11
     for cmd, where in [(c, w) for c in COMMANDS for w in ("piped", "terminal")]:
         times = []
@@ -115,7 +174,7 @@ def run(args: argparse.Namespace) -> list[Row]:
         rows.append(
             Row(
                 NAME,
-                f"tvae {' '.join(cmd)} ({where})",
+                f"tvae {' '.join(cmd)} ({where}{label})",
                 _bench.median(times),
                 "s",
                 "< 0.3 s",
@@ -130,4 +189,7 @@ def run(args: argparse.Namespace) -> list[Row]:
 
 
 if __name__ == "__main__":
-    _bench.main(run, __doc__ or NAME)
+    parser = _bench.parser(__doc__ or NAME)
+    parser.add_argument("--extra-plugins", type=int, default=0, help="install N more plugins")
+    cli_args = parser.parse_args()
+    _bench.emit(run(cli_args), cli_args.json)

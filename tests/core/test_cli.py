@@ -317,3 +317,20 @@ def test_show_keeps_square_brackets_in_docs(
     )
     code, out, _ = cli(capsys, "show", "loss", "bracketed", "--plugin", str(plugin))
     assert code == 0 and "[beta_min, beta_max]" in out
+
+
+@pytest.mark.parametrize(
+    ("given", "specs", "args"),
+    [
+        (["list", "--plugin", "a.py"], ["a.py"], ["list", "--plugin", "a.py"]),
+        (["--plugin", "a.py", "hello", "-x"], ["a.py"], ["hello", "--plugin", "a.py", "-x"]),
+        (["run", "--plugin=no:b", "-p", "c"], ["no:b", "c"], ["run", "--plugin=no:b", "-p", "c"]),
+        (["--help"], [], ["--help"]),
+    ],
+)
+def test_plugin_options_are_read_from_the_whole_command_line(
+    given: list[str], specs: list[str], args: list[str]
+) -> None:
+    from tvae_core.cli._group import split_plugin_args
+
+    assert split_plugin_args(given) == (specs, args)

@@ -8,6 +8,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tvae_core._plugins.discovery import EntryPointRecord, discover
 
@@ -78,3 +80,33 @@ def test_record_load_follows_the_entry_point_value_syntax() -> None:
     assert EntryPointRecord("c", "os : path [extra]", None, None).load() is os.path
     with pytest.raises(ImportError, match="cannot read value"):
         EntryPointRecord("d", "not a value!", None, None).load()
+
+
+versions = st.lists(st.integers(0, 12), min_size=1, max_size=3).map(lambda v: ".".join(map(str, v)))
+clauses = st.tuples(st.sampled_from([">=", "<=", ">", "<", "==", "!="]), versions).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(clauses, min_size=1, max_size=3).map(",".join), versions)
+def test_the_fast_requirement_check_agrees_with_packaging(specifier: str, version: str) -> None:
+    from packaging.specifiers import SpecifierSet
+
+    from tvae_core._plugins.discovery import _simple_check
+
+    fast = _simple_check(specifier, version)
+    assert fast is not None
+    assert fast[0] == SpecifierSet(specifier).contains(version, prereleases=True)
+
+
+def test_a_requirement_names_its_fix() -> None:
+    from tvae_core._plugins.discovery import core_specifier, incompatibility
+
+    assert core_specifier(["torch>=2", "tvae_core (>=0.1,<1)"]) == ">=0.1,<1"
+    assert core_specifier(["tvae-core>=9; extra == 'test'"]) == ""
+    assert incompatibility(">=99", "tvae-x", "0.1.0") == (
+        "requires tvae-core>=99, but this is tvae-core 0.1.0",
+        "pip install 'tvae-core>=99'",
+    )
+    assert incompatibility("<0.1", "tvae-x", "0.1.0")[1] == "pip install --upgrade 'tvae-x'"  # type: ignore[index]
+    assert incompatibility("~=0.1", "tvae-x", "0.1.0") is None  # packaging reads what we do not
+    assert incompatibility(">=0.1rc1", "tvae-x", "0.1.0") is None

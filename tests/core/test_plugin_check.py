@@ -176,3 +176,32 @@ def test_an_unknown_spec_is_a_usage_error_listing_installed_plugins() -> None:
         check_plugin("surely-not-a-plugin-xyz")
     with pytest.raises(UsageError, match="no such file"):
         check_plugin("missing_file.py")
+
+
+def test_a_name_an_installed_plugin_has_is_a_warning(tmp_path: Path) -> None:
+    pytest.importorskip("tvae_losses")
+    spec = _plugin(
+        tmp_path,
+        """
+        @hookimpl
+        def tvae_register_losses(register):
+            register("kl", "tvae_core.testing:TinyKL", description="another KL")
+        """,
+    )
+    report = check_plugin(spec)
+    assert report.ok  # it works: only its own name is taken
+    clash = next(p for p in report.warnings if p.code == "name-clash")
+    assert "loss 'kl' is already plugin 'losses'" in clash.message
+    assert "users must write 'checked_plugin:kl'" in clash.message
+
+
+def test_a_project_whose_command_takes_a_core_name_is_an_error(tmp_path: Path) -> None:
+    project = create_plugin("cmd-clash", tmp_path)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        + '\n[project.entry-points."tvae.commands"]\nlist = "tvae_cmd_clash.plugin:nothing"\n'
+    )
+    report = check_plugin(str(project), reserved_commands=["list", "run"])
+    refused = next(p for p in report.errors if p.code == "command-refused")
+    assert "command 'list' is a core command" in refused.message

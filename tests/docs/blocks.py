@@ -77,14 +77,13 @@ def run_python(*parts: Block, namespace: dict[str, Any] | None = None) -> dict[s
 
 def skip_unless_registered(config: Any, pm: Any) -> None:
     """Skip the test when a component the config names is not registered here."""
-    names = [("dataset", config.data.name), ("model", config.model.name)]
-    names += [("optimizer", config.optimizer.name)]
+    names = [("dataset", config.data.component_name), ("model", config.model.component_name)]
+    names += [("optimizer", config.optimizer.component_name)]
     if config.scheduler is not None:
-        names.append(("scheduler", config.scheduler.name))
-    names += [("loss", c.name) for c in config.losses] + [
-        ("metric", c.name) for c in config.metrics
-    ]
-    names += [("callback", c.name) for c in config.callbacks]
+        names.append(("scheduler", config.scheduler.component_name))
+    names += [("loss", c.component_name) for c in config.losses]
+    names += [("metric", c.component_name) for c in config.metrics]
+    names += [("callback", c.component_name) for c in config.callbacks]
     missing = [f"{kind} {name}" for kind, name in names if (kind, name) not in pm.registry]
     if missing:
         pytest.skip(f"not registered by the plugins installed here: {', '.join(missing)}")

@@ -60,11 +60,17 @@ def entry_point_commands(pm: PluginManager) -> list[CommandSpec]:
         return []
     plugins_of = {r.distribution: r for r in pm.entry_points() if r.distribution}
     specs = []
-    records = sorted(
-        enumerate(pm._command_entry_points()),
-        key=lambda item: (installed_at(item[1].distribution or "") or 0.0, item[0]),
-    )
-    for _, record in records:
+    records = pm._command_entry_points()
+    names = [r.name for r in records]
+    clashing = {n for n in names if names.count(n) > 1}
+    if clashing:  # only then is the order of installation worth reading (a file per dist)
+        records = sorted(
+            records,
+            key=lambda r: (
+                (installed_at(r.distribution or "") or 0.0) if r.name in clashing else 0.0
+            ),
+        )
+    for record in records:
         plugin = plugins_of.get(record.distribution or "")
         name = plugin.name if plugin is not None else (record.distribution or record.name)
         if pm.is_blocked(name, record.distribution):

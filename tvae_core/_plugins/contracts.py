@@ -15,7 +15,6 @@ runs, so the table itself is free to import for ``tvae list``.
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -195,6 +194,8 @@ class Contract:
         self, factory: Callable[..., Any], settings: Mapping[str, Any], values: Mapping[str, Any]
     ) -> dict[str, Any]:
         """``settings`` plus the ``values`` the factory takes and the config left unset."""
+        import inspect
+
         try:
             params = inspect.signature(factory).parameters
         except (TypeError, ValueError):

@@ -105,24 +105,69 @@ def incompatibility(
     """
     if not specifier:
         return None
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-    from packaging.version import Version
+    simple = _simple_check(specifier, core_version)
+    if simple is not None:
+        met, newer = simple
+    else:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+        from packaging.version import Version
 
-    try:
-        wanted = SpecifierSet(specifier)
-    except InvalidSpecifier:
-        return f"declares an unreadable tvae-core requirement {specifier!r}", "fix its metadata"
-    if wanted.contains(core_version, prereleases=True):
+        try:
+            wanted = SpecifierSet(specifier)
+        except InvalidSpecifier:
+            return f"declares an unreadable tvae-core requirement {specifier!r}", "fix its metadata"
+        met = wanted.contains(core_version, prereleases=True)
+        ours = Version(core_version)
+        newer = any(
+            s.operator in (">=", ">", "==", "~=", "===") and Version(s.version.rstrip(".*")) > ours
+            for s in wanted
+        )
+    if met:
         return None
-    ours = Version(core_version)
-    newer = any(
-        s.operator in (">=", ">", "==", "~=", "===") and Version(s.version.rstrip(".*")) > ours
-        for s in wanted
-    )
     reason = f"requires tvae-core{specifier}, but this is tvae-core {core_version}"
     if newer:
         return reason, f"pip install 'tvae-core{specifier}'"
     return reason, f"pip install --upgrade '{distribution or 'the plugin'}'"
+
+
+_CLAUSE = re.compile(r"^\s*(>=|<=|>|<|==|!=)\s*(\d+(?:\.\d+)*)\s*$")
+_COMPARE = {
+    ">=": lambda a, b: a >= b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    "<": lambda a, b: a < b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+def _simple_check(specifier: str, version: str) -> tuple[bool, bool] | None:
+    """``(met, a newer version is wanted)`` for plain numeric clauses (``>=0.1,<1``), else None.
+
+    Nearly every plugin writes such a specifier; reading it here spares every start of
+    ``tvae`` the import of ``packaging.specifiers`` (12 ms), which reads the rest.
+    """
+    ours = _release(version)
+    if ours is None:
+        return None
+    met, newer = True, False
+    for clause in specifier.split(","):
+        match = _CLAUSE.match(clause)
+        if match is None:
+            return None
+        op, wanted = match[1], _release(match[2])
+        assert wanted is not None
+        width = max(len(ours), len(wanted))
+        a, b = ours + (0,) * (width - len(ours)), wanted + (0,) * (width - len(wanted))
+        met = met and _COMPARE[op](a, b)
+        newer = newer or (op in (">=", ">", "==") and b > a)
+    return met, newer
+
+
+def _release(version: str) -> tuple[int, ...] | None:
+    return (
+        tuple(int(p) for p in version.split(".")) if re.fullmatch(r"\d+(\.\d+)*", version) else None
+    )
 
 
 def installed_at(distribution: str) -> float | None:

@@ -277,7 +277,8 @@ class Registry:
     def preset(self, name: str) -> Preset | None:
         """The preset ``name`` (or ``plugin:name``) means, by the rule of :meth:`get`."""
         plugin, sep, bare = name.rpartition(":")
-        found = sorted(self._presets.get(bare, []), key=_precedence)
+        found = self._presets.get(bare, [])
+        found = list(found) if len(found) < 2 else sorted(found, key=_precedence)
         if sep:
             found = [p for p in found if p.plugin == plugin]
         return found[0] if found else None
@@ -307,7 +308,7 @@ class Registry:
         found = self._components[kind].get(bare if sep else name, [])
         if sep:
             found = [c for c in found if c.plugin == plugin]
-        return sorted(found, key=_precedence)
+        return list(found) if len(found) < 2 else sorted(found, key=_precedence)
 
     def get(self, kind: str, name: str, prefer: Collection[str] = ()) -> Component:
         """The component ``name`` (or ``plugin:name``) of ``kind`` means, or a helpful error.

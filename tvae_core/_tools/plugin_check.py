@@ -502,8 +502,7 @@ def _check_target(target: Target, report: CheckReport, installed: _Installed) ->
                     "implements tvae_add_commands, which tvae calls only for --plugin plugins",
                     f'declare each command under [project.entry-points."{COMMANDS_GROUP}"]',
                 )
-        if target.autoload:
-            _check_among_installed(info, where, installed, report)
+        _check_among_installed(info, pm, where, installed, report)
         _check_project_metadata(target, where, installed, report)
         if not info.hooks:
             report.add(
@@ -592,21 +591,25 @@ def _check_project_metadata(
 
 
 def _check_among_installed(
-    info: PluginInfo, where: str, installed: _Installed, report: CheckReport
+    info: PluginInfo, pm: PluginManager, where: str, installed: _Installed, report: CheckReport
 ) -> None:
     """What installing this plugin beside the others does: shadowed names, refused commands."""
     registry = installed.pm.registry
-    for (kind, name), group in registry.clashes().items():
-        mine = [c for c in group if c.plugin == info.name]
-        if not mine:
+    for component in pm.registry.all():
+        if component.plugin != info.name:
             continue
-        if group[0].plugin == info.name:
-            others = ", ".join(repr(c.qualified_name) for c in group[1:])
-            message = f"{kind} {name!r} is also registered as {others}; '{name}' means this one"
+        kind, name = component.kind, component.name
+        everyone = registry.candidates(kind, name)
+        others = [c for c in everyone if c.plugin != info.name]
+        if not others:
+            continue
+        if everyone[0].plugin == info.name:  # installed, and installed first
+            names = ", ".join(repr(c.qualified_name) for c in others)
+            message = f"{kind} {name!r} is also registered as {names}; {name!r} means this one"
         else:
             message = (
-                f"{kind} {name!r} is already {group[0].origin}'s, which an unqualified "
-                f"{name!r} keeps meaning"
+                f"{kind} {name!r} is already {others[0].origin}'s, which an unqualified "
+                f"{name!r} keeps meaning; users must write '{info.name}:{name}'"
             )
         report.add(
             "warning",
