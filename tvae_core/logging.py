@@ -118,6 +118,9 @@ def setup_logging(
     logger = logging.getLogger(ROOT_LOGGER)
     logger.setLevel(number)
     logger.propagate = False
+    warnings_only = _owned(logger, "warnings")
+    if warnings_only is not None:  # the command line's fallback: the console replaces it
+        logger.removeHandler(warnings_only)
 
     current = _owned(logger, "console")
     if console and current is None:
@@ -151,10 +154,39 @@ def logging_configured() -> bool:
     """
     logger: logging.Logger | None = logging.getLogger(ROOT_LOGGER)
     while logger is not None:
-        if any(not isinstance(h, logging.NullHandler) for h in logger.handlers):
+        if any(
+            not isinstance(h, logging.NullHandler) and getattr(h, _ROLE, None) != "warnings"
+            for h in logger.handlers
+        ):
             return True
         logger = logger.parent if logger.propagate else None
     return False
+
+
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import sys
+
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def show_warnings() -> None:
+    """Until logging is set up, print tvae's warnings as ``warning: ...`` lines on stderr.
+
+    What the command line calls at start, so that a warning of a run (a component name two
+    plugins register, a resume across versions) is seen; :func:`setup_logging` replaces it.
+    """
+    logger = logging.getLogger(ROOT_LOGGER)
+    if logging_configured() or _owned(logger, "warnings") is not None:
+        return
+    handler = _CurrentStderr()
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    setattr(handler, _ROLE, "warnings")
+    logger.addHandler(handler)
 
 
 def shutdown_logging() -> None:
@@ -170,4 +202,11 @@ def shutdown_logging() -> None:
 # A library's loggers stay silent until the application configures logging.
 logging.getLogger(ROOT_LOGGER).addHandler(logging.NullHandler())
 
-__all__ = ["get_console", "get_logger", "logging_configured", "setup_logging", "shutdown_logging"]
+__all__ = [
+    "get_console",
+    "get_logger",
+    "logging_configured",
+    "setup_logging",
+    "show_warnings",
+    "shutdown_logging",
+]

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.reliability.support import PLUGINS, cli, load_state, one_line, toy_config, write_config
+from tests.reliability.support import (
+    PLUGINS,
+    cli,
+    load_state,
+    one_line,
+    run_tvae,
+    toy_config,
+    write_config,
+)
 from tvae_core import PluginManager
 from tvae_core._plugins.discovery import EntryPointRecord, discover
 
@@ -164,6 +172,8 @@ def test_a_second_plugin_giving_one_name_changes_nothing_but_is_named(
     warning = next(r.getMessage() for r in caplog.records if "several plugins" in r.getMessage())
     assert "losses[0].name: loss 'mse' is registered by several plugins" in warning
     assert "using 'toy_plugin:mse' (given first)" in warning and "'other_mse:mse'" in warning
+    shown = run_tvae(tmp_path, "validate", str(config), *PLUGINS, "--plugin", str(other))
+    assert shown.returncode == 0 and f"warning: {warning}" in shown.stderr.splitlines()
     run = json.loads(Path("out").glob("*/run.json").__next__().read_text())
     assert "other_mse" in run["plugins"]
 

@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     given_args = list(sys.argv[1:] if argv is None else argv)
     _startup_manager = None
     plugins, args = split_plugin_args(given_args)
+    from tvae_core.logging import show_warnings
+
+    show_warnings()
     try:
         group = build_cli(plugins)
         code = group.main(args=args, prog_name="tvae", standalone_mode=False)
