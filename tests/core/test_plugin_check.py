@@ -205,3 +205,9 @@ def test_a_project_whose_command_takes_a_core_name_is_an_error(tmp_path: Path) -
     report = check_plugin(str(project), reserved_commands=["list", "run"])
     refused = next(p for p in report.errors if p.code == "command-refused")
     assert "command 'list' is a core command" in refused.message
+
+
+def test_an_installed_plugin_checked_by_its_module_goes_by_its_name() -> None:
+    pytest.importorskip("tvae_callbacks")
+    report = check_plugin("tvae_callbacks.plugin")
+    assert report.plugins == ["callbacks"] and report.ok, report.render()

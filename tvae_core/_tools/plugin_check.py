@@ -473,7 +473,8 @@ def _check_target(target: Target, report: CheckReport, installed: _Installed) ->
                 f"cannot be loaded: {describe(exc)}",
             )
             return
-        info = next((i for i in plugins if i.name in (target.name, *target.specs)), None)
+        wanted = {target.name, *target.specs, target.module, target.path}
+        info = next((i for i in plugins if {i.name, i.module} & wanted), None)
         if info is None:
             report.add(
                 "error",
