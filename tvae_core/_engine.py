@@ -399,9 +399,15 @@ class Trainer:
         batches: dict[str, list[torch.Tensor]] = {}
         sums: dict[str, torch.Tensor] = {}
         count = 0
+        # Validation draws from its own stream, seeded by the run's seed: its values are a
+        # function of the weights (`tvae evaluate` reproduces them) and the training stream
+        # does not depend on how often the run validates.
+        accelerator = self.device.type if self.device.type != "cpu" else "cuda"
+        devices = [self.device] if self.device.type != "cpu" else []
         try:
             # No autocast: metrics rank radii and distances, which bf16/fp16 outputs would tie.
-            with torch.no_grad():
+            with torch.no_grad(), torch.random.fork_rng(devices, device_type=accelerator):
+                torch.manual_seed(self.config.seed)
                 for batch in self.dataset.eval_batches():
                     outputs = model(batch)
                     result = self.losses.compose(outputs, batch)

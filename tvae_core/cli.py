@@ -35,6 +35,28 @@ plugins_app = typer.Typer(
 )
 app.add_typer(plugins_app, name="plugins")
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        import tvae_core
+
+        typer.echo(f"tvae {tvae_core.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print tvae's version and exit.",
+    ),
+) -> None:
+    """Train Ternary VAEs: hyperbolic embeddings of the 3^n ternary operations."""
+
+
 PluginOpt = typer.Option(
     None,
     "--plugin",
@@ -124,6 +146,9 @@ def run(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Build every component and stop before training."
     ),
+    print_config: bool = typer.Option(
+        False, "--print-config", help="Print the resolved config (after --set) as YAML and exit."
+    ),
     json_out: bool = JsonOpt,
     nproc: int | None = typer.Option(
         None,
@@ -171,6 +196,9 @@ def run(
     else:
         cfg = load_config(config, sets)
     source = str(config) if config is not None else None
+    if print_config:
+        sys.stdout.write(cfg.to_yaml())
+        return
     if dry_run:
         trainer = Trainer(cfg, plugins=pm, source=source).setup()
         n_params = sum(p.numel() for p in trainer.model.parameters())
@@ -458,8 +486,21 @@ def validate(
 
 
 @app.command("config")
-def config_cmd() -> None:
+def config_cmd(
+    schema: bool = typer.Option(
+        False,
+        "--schema",
+        help="Print the JSON Schema (draft 2020-12) of a config file instead, with the "
+        "installed components' settings.",
+    ),
+    plugin: list[str] | None = PluginOpt,
+) -> None:
     """Print the default config as YAML, ready to edit and pass to `tvae run`."""
+    if schema:
+        from tvae_core._schema import config_schema
+
+        sys.stdout.write(json.dumps(config_schema(_manager(plugin)), indent=2) + "\n")
+        return
     from tvae_core._config import default_config_text
 
     sys.stdout.write(default_config_text())
@@ -481,6 +522,11 @@ def export(
 
     path = export_embeddings(source, out, plugins=_manager(plugin))
     typer.echo(f"wrote {path}")
+
+
+from tvae_core import _cli_experiments  # noqa: E402  (runs, evaluate, sweep)
+
+_cli_experiments.register(app)
 
 
 # -- entry point -------------------------------------------------------------------------------
