@@ -52,6 +52,8 @@ _LAZY = {
     "save_checkpoint": "tvae_core._checkpoint",
     "load_checkpoint": "tvae_core._checkpoint",
     "RunConfig": "tvae_core._config",
+    "Sweep": "tvae_core._sweep",
+    "flatten_config": "tvae_core._runs",
     "load_config": "tvae_core._config",
     "default_config": "tvae_core._config",
     "build_loss_registry": "tvae_core._build",
@@ -83,6 +85,7 @@ __all__ = [
     "RunConfig",
     "RunSummary",
     "SettingsError",
+    "Sweep",
     "TensorDataset",
     "Trainer",
     "TrainingError",
@@ -92,6 +95,7 @@ __all__ = [
     "build_loss_registry",
     "default_config",
     "export_embeddings",
+    "flatten_config",
     "get_logger",
     "hookimpl",
     "hookspec",
@@ -115,4 +119,6 @@ if TYPE_CHECKING:
     from tvae_core._engine import RunSummary, Trainer
     from tvae_core._export import export_embeddings, model_from_checkpoint
     from tvae_core._losses import LossRegistry, LossResult, LossTerm
+    from tvae_core._runs import flatten_config
+    from tvae_core._sweep import Sweep
     from tvae_core.logging import get_logger, setup_logging

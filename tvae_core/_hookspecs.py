@@ -25,7 +25,11 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from tvae_core._registry import RegisterFn
+    from tvae_core._sweep import Sweep
 
 PROJECT_NAME = "tvae"
 
@@ -114,4 +118,20 @@ def tvae_add_commands(app: object) -> None:
 
     Called once when the CLI starts, with the root ``typer.Typer`` application. Keep the
     commands' imports inside their functions so that ``tvae --help`` stays fast.
+    """
+
+
+@hookspec(firstresult=True)
+def tvae_sweep_search(
+    sweep: Sweep, worker: bool, max_trials: int | None
+) -> Mapping[str, Any] | None:
+    """Run the ``search:`` section of a sweep file, if this plugin is its backend.
+
+    Called by ``tvae sweep`` once per process: after the grid in the main process, and alone
+    in a ``--worker`` process (``worker`` is True there; ``max_trials`` caps its trials). A
+    plugin whose backend is ``sweep.search["backend"]`` (default ``"optuna"``) runs the
+    trials through :meth:`tvae_core.Sweep.run`, so that each is an ordinary run folder, and
+    returns the search's results (kept under ``search`` in ``DIR/<sweep>/results.json``;
+    ``trials``, a list of mappings with ``number``, ``state``, ``value``, ``params`` and
+    ``runs``, and ``best`` are printed); any other plugin returns None.
     """

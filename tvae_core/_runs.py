@@ -193,8 +193,9 @@ def flatten_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A resolved config as ``{key.path: value}``; lists of components keyed by their name.
 
     ``losses: [{name: kl, weight: 0.1}]`` gives ``losses.kl.weight: 0.1`` (the same paths
-    ``--set`` accepts); a name used twice in a list falls back to the entry's index
-    (``losses.2.weight``); lists of plain values stay whole (``model.hidden_dims: [256, 256]``).
+    ``--set`` accepts) and a component without settings ``metrics.coverage: True``; a name
+    used twice in a list falls back to the entry's index (``losses.2.name``, ``losses.2.weight``);
+    lists of plain values stay whole (``model.hidden_dims: [256, 256]``).
     """
     out: dict[str, Any] = {}
 
@@ -209,11 +210,16 @@ def flatten_config(config: Mapping[str, Any]) -> dict[str, Any]:
             and node
             and all(isinstance(e, Mapping) and "name" in e for e in node)
         ):
-            entries = list(node)
-            labels = [str(e.get("term") or e["name"]) for e in entries]
-            for i, (entry, label) in enumerate(zip(entries, labels, strict=True)):
-                key = label if labels.count(label) == 1 else str(i)
-                walk(dict(entry), f"{prefix}.{key}")
+            labels = [str(e.get("term") or e["name"]) for e in node]
+            for i, (entry, label) in enumerate(zip(node, labels, strict=True)):
+                if labels.count(label) == 1:
+                    rest = {k: v for k, v in entry.items() if k != "name" or label != v}
+                    if rest:
+                        walk(rest, f"{prefix}.{label}")
+                    else:
+                        out[f"{prefix}.{label}"] = True
+                else:
+                    walk(dict(entry), f"{prefix}.{i}")
         else:
             out[prefix] = node
 
