@@ -451,6 +451,8 @@ def _cell(stats: Mapping[str, Any] | None) -> str:
 
 def print_results(results: Mapping[str, Any], table: Callable[..., None]) -> None:
     """The grid as a table (metrics by variant, mean ± std over seeds) and the search's trials."""
+    from tvae_core._runs import format_value
+
     grid = results.get("grid")
     write = sys.stdout.write
     if grid:
@@ -487,7 +489,7 @@ def print_results(results: Mapping[str, Any], table: Callable[..., None]) -> Non
                     str(t["number"]),
                     str(t["state"]).lower(),
                     "" if t.get("value") is None else f"{t['value']:.4g}",
-                    *(json.dumps(t.get("params", {}).get(p)) for p in params),
+                    *(format_value(t.get("params", {}).get(p)) for p in params),
                     ", ".join(t.get("runs") or []),
                 ]
                 for t in trials

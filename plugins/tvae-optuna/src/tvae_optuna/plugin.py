@@ -1,0 +1,24 @@
+"""The tvae plugin module of tvae-optuna: the search backend ``optuna`` of ``tvae sweep``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from tvae_core import hookimpl
+
+if TYPE_CHECKING:
+    from tvae_core import Sweep
+
+BACKEND = "optuna"
+
+
+@hookimpl
+def tvae_sweep_search(
+    sweep: Sweep, worker: bool, max_trials: int | None
+) -> Mapping[str, Any] | None:
+    if str((sweep.search or {}).get("backend", BACKEND)) != BACKEND:
+        return None
+    from tvae_optuna.search import run_search
+
+    return run_search(sweep, worker=worker, max_trials=max_trials)
