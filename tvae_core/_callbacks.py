@@ -15,7 +15,8 @@ Order of events in a run (each called on every callback, in config order)::
         should_stop()                      polled after on_epoch_end
         on_save_checkpoint(checkpoint)     for every checkpoint written; add state to it
     on_exception(exc)                      when the loop raises (also on KeyboardInterrupt)
-    on_fit_end(trainer)                    once, also after a stop or failure
+    on_fit_end(trainer)                    once, also after a stop or failure; the run's
+                                           summary is written: trainer.summary, summary.json
 
 A callback asks the loop to stop or to save through ``trainer.control``
 (:class:`Control`) or by returning True from ``should_stop()`` with a ``stop_reason``

@@ -738,8 +738,10 @@ class Trainer:
                 raise fault from exc
             raise
         finally:
-            self._end_callbacks()
+            # The summary first: on_fit_end may read trainer.summary and summary.json (a
+            # tracking callback uploads them).
             summary = self._finish(status, reason, start, error)
+            self._end_callbacks()
             self._close_distributed()
         return summary
 
