@@ -24,7 +24,10 @@ class _ListByDefault(TyperGroup):
     """
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if not args or (args[0].startswith("-") and args[0] not in ("--help", "-h")):
+        completing = ctx.resilient_parsing  # shell completion offers the sub-commands
+        if not completing and (
+            not args or (args[0].startswith("-") and args[0] not in ("--help", "-h"))
+        ):
             args = ["list", *args]
         return super().parse_args(ctx, args)
 

@@ -22,7 +22,7 @@ app = typer.Typer(
     name="tvae",
     help="Train Ternary VAEs: hyperbolic embeddings of the 3^n ternary operations.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -301,10 +301,15 @@ def _relaunch_with_torchrun(nproc: int) -> int:
 
 
 # -- listing -----------------------------------------------------------------------------------
+def _kinds(incomplete: str) -> list[str]:
+    """Shell completion of a component kind."""
+    return [k for k in KINDS if k.startswith(incomplete)]
+
+
 @app.command("list")
 def list_(
     kind: str | None = typer.Argument(
-        None, help=f"One of: {', '.join(KINDS)}.", show_default=False
+        None, help=f"One of: {', '.join(KINDS)}.", show_default=False, autocompletion=_kinds
     ),
     plugin: list[str] | None = PluginOpt,
     json_out: bool = JsonOpt,
@@ -413,7 +418,7 @@ def new_plugin(
 
 @app.command()
 def show(
-    kind: str = typer.Argument(..., help=f"One of: {', '.join(KINDS)}."),
+    kind: str = typer.Argument(..., help=f"One of: {', '.join(KINDS)}.", autocompletion=_kinds),
     name: str = typer.Argument(..., help="The component's name (or plugin:name)."),
     plugin: list[str] | None = PluginOpt,
     json_out: bool = JsonOpt,

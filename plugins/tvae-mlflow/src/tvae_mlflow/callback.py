@@ -178,7 +178,9 @@ class MlflowCallback(Callback):
                 self.client.log_batch(self.run_id, metrics=list(chunk))
         except Exception as exc:  # a tracking hiccup must not cost the training run
             if not self._warned:
-                _log.warning("mlflow: could not log epoch %d: %s: %s", epoch, type(exc).__name__, exc)
+                _log.warning(
+                    "mlflow: could not log epoch %d: %s: %s", epoch, type(exc).__name__, exc
+                )
                 self._warned = True
 
     def on_exception(self, exc: BaseException) -> None:
