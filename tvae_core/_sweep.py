@@ -272,6 +272,10 @@ class Sweep:
             raise
         except TvaeError as exc:
             _echo(f"{name}: failed: {exc}")
+            record = read_run(path)
+            if record["status"] == "unfinished":  # failed before training: no summary
+                record.update(status="failed", stop_reason=str(exc))
+            return {**record, "reused": False}
         return {**read_run(path), "reused": False}
 
     def worker_command(self, max_trials: int | None = None) -> list[str]:

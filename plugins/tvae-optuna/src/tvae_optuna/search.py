@@ -64,7 +64,9 @@ def open_storage(url: str | None, folder: Path, heartbeat_s: int | None = 60) ->
         try:  # Optuna >= 4.9 names the retry of a stale trial apart from failures
             from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-            heartbeat["heartbeat_stale_trial_callback"] = RetryHeartbeatStaleTrialCallback(2)
+            with _quiet():
+                retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
+            heartbeat["heartbeat_stale_trial_callback"] = retry
         except ImportError:
             from optuna.storages import RetryFailedTrialCallback
 
