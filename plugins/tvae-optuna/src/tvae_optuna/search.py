@@ -169,7 +169,7 @@ class _Objective:
                 params,
                 seed,
                 callbacks=[pruning],
-                info={"trial": trial.number, "study": self.study_name},
+                info={"trial": trial.number, "study": self.study_name, "worker_pid": os.getpid()},
                 set_args=self.set_args,
             )
             if pruning.pruned_at is not None:
