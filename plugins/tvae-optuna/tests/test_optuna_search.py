@@ -133,7 +133,7 @@ def test_pruning_stops_a_trial_after_the_epoch_optuna_prunes_it(tmp_path: Path) 
 
 def test_storage_mistakes_are_one_line(tmp_path: Path) -> None:
     sweep = _sweep(tmp_path, {**SEARCH, "storage": "nosuchdb://x"}, name="bad")
-    with pytest.raises(ConfigError, match="search.storage: Optuna cannot open nosuchdb://x"):
+    with pytest.raises(ConfigError, match=r"search\.storage: Optuna cannot open nosuchdb://x"):
         run_sweep(sweep, tmp_path / "out", plugins=_pm())
 
 
