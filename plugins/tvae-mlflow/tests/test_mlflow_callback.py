@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 from mlflow.tracking import MlflowClient
+from tvae_mlflow.callback import tracking_uri
 
 from tvae_core._config import build_config, merge_with_default
 from tvae_core._engine import Trainer
 from tvae_core.testing import TINY_CONFIG, plugin_manager, tiny_plugin
-from tvae_mlflow.callback import tracking_uri
 
 SERVER_START_S = 120
 
@@ -36,7 +36,9 @@ def _config(uri: str, **settings: Any) -> Any:
         {
             "seed": 5,
             "epochs": 3,
-            "callbacks": [{"name": "mlflow", "tracking_uri": uri, "experiment": "tests", **settings}],
+            "callbacks": [
+                {"name": "mlflow", "tracking_uri": uri, "experiment": "tests", **settings}
+            ],
             "trainer": {"val_every": 1},
         },
         base=TINY_CONFIG,
@@ -122,7 +124,9 @@ def _check_logged(client: MlflowClient, run_dir: Path, summary: Any) -> Any:
     # Per-epoch metrics at step = epoch, equal to metrics.jsonl.
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     history = client.get_metric_history(run.info.run_id, "val/tiny_coverage")
-    assert [(m.step, m.value) for m in history] == [(r["epoch"], r["val/tiny_coverage"]) for r in records]
+    assert [(m.step, m.value) for m in history] == [
+        (r["epoch"], r["val/tiny_coverage"]) for r in records
+    ]
     assert run.data.metrics["train/loss"] == summary.final["train/loss"]
     # Params: the resolved config, flattened.
     assert run.data.params["optimizer.lr"] == "0.01"

@@ -206,7 +206,7 @@ def _run_trials(study: optuna.Study, objective: _Objective, total: int, quota: i
 
 
 def _summary(study: optuna.Study, spec: SearchSpec, storage: str) -> dict[str, Any]:
-    trials = []
+    trials: list[dict[str, Any]] = []
     for t in study.get_trials(deepcopy=False):
         trials.append(
             {
@@ -228,8 +228,8 @@ def _summary(study: optuna.Study, spec: SearchSpec, storage: str) -> dict[str, A
             "runs": list(b.user_attrs.get("runs", [])),
         }
     counts: dict[str, int] = {}
-    for t in trials:
-        counts[t["state"]] = counts.get(t["state"], 0) + 1
+    for row in trials:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
     return {
         "backend": "optuna",
         "optuna": optuna.__version__,

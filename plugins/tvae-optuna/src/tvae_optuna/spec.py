@@ -76,12 +76,12 @@ class ParamSpace(BaseModel):
         """The trial's value of this parameter."""
         if self.type == "categorical":
             return trial.suggest_categorical(name, self.choices)
+        low, high = self.low, self.high
+        assert low is not None and high is not None  # a range: checked by _complete
         if self.type == "int":
             step = int(self.step) if self.step is not None else 1
-            return trial.suggest_int(name, int(self.low), int(self.high), step=step, log=self.log)  # type: ignore[arg-type]
-        return trial.suggest_float(
-            name, float(self.low), float(self.high), step=self.step, log=self.log
-        )  # type: ignore[arg-type]
+            return trial.suggest_int(name, int(low), int(high), step=step, log=self.log)
+        return trial.suggest_float(name, float(low), float(high), step=self.step, log=self.log)
 
     def example(self) -> Any:
         """A value of the space (its low end or first choice), to check the config with."""
