@@ -35,6 +35,7 @@ from tvae_core._losses import LossRegistry, missing_keys
 from tvae_core._plugins import PluginManager, _describe
 from tvae_core._records import BestMetrics, RunSummary, StepLogs
 from tvae_core._rundir import RunDir, monotonic, utc_now
+from tvae_core._runlog import RunLog, environment
 from tvae_core._runtime import (
     Interrupted,
     interrupt_signals,
@@ -479,8 +480,12 @@ class Trainer:
                 "world_size": self.world_size,
                 "resumed_from": str(self.resume_from) if self.resume_from else None,
                 "argv": sys.argv,
+                **environment(),
             }
         )
+        self.callbacks.append(
+            RunLog()
+        )  # RUN/run.log; last, so that callback states keep their keys
 
     def _reduce(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.world_size > 1:

@@ -250,3 +250,29 @@ def test_shell_completion_completes_commands_and_kinds(tmp_path: Path) -> None:
     assert complete("tvae sw") == ["sweep"]
     assert complete("tvae runs co") == ["compare"]
     assert complete("tvae list met") == ["metric"]
+
+
+# -- what a run records about itself ------------------------------------------------------------
+def test_a_run_writes_run_log_and_its_environment_in_run_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import logging
+
+    run = _train(capsys, tmp_path, "logged", "epochs=2")
+    lines = (run / "run.log").read_text().splitlines()
+    assert "run logged: from scratch" in lines[0]
+    assert [line.split("tvae.run: ")[1].split()[:2] for line in lines[1:3]] == [
+        ["epoch", "1/2"],
+        ["epoch", "2/2"],
+    ]
+    assert "completed: reached epochs=2" in lines[-1]
+    assert not any(isinstance(h, logging.FileHandler) for h in logging.getLogger("tvae").handlers)
+    info = json.loads((run / "run.json").read_text())
+    for key in ("git_commit", "git_dirty", "hostname", "geoopt", "cuda", "cudnn", "torch"):
+        assert key in info
+    assert info["hostname"] and info["git_commit"] is None  # tmp_path is no repository
+    # A resumed run appends to the same log.
+    code, _, _ = cli(capsys, "run", "--resume", str(run), *TOY, "--set", "epochs=3", "--json")
+    assert code == 0
+    text = (run / "run.log").read_text()
+    assert "from epoch 2" in text and "epoch 3/3" in text
