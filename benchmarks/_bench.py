@@ -96,7 +96,7 @@ def plugin_manager() -> Any:
 
 def config(overrides: Iterable[str] = (), *, device: str = "auto") -> Any:
     """The embedded default config with ``overrides``; no progress bar, no install checks."""
-    from tvae_core._config import load_config
+    from tvae_core import load_config
 
     sets = ["plugins.required=[]", "trainer.progress=false", f"trainer.device={device}"]
     return load_config(None, [*sets, *overrides])

@@ -38,7 +38,7 @@ def _cell(text: object) -> str:
 # -- hooks -------------------------------------------------------------------------------------
 def hooks_markdown() -> str:
     """Every hookspec: its signature and docstring, in definition order."""
-    from tvae_core import _hookspecs
+    from tvae_core._plugins import hookspecs as _hookspecs
 
     lines = [
         "# Hook reference",
@@ -72,7 +72,58 @@ def hooks_markdown() -> str:
             "",
         ]
         lines += [inspect.getdoc(fn) or "", ""]
+    lines += contracts_markdown() + run_context_markdown()
     return "\n".join(lines)
+
+
+def contracts_markdown() -> list[str]:
+    """The table of component kinds: what the engine, the testing kit and plugins check share."""
+    from tvae_core._plugins.contracts import CONTRACTS
+
+    lines = [
+        "## Component contracts",
+        "",
+        "One table rules every kind: a run checks each component it builds against it, and "
+        "`tvae_core.testing.check_component` and `tvae plugins check` exercise it on tiny "
+        "fixtures. *Filled from the run* lists the settings a run gives the factory when the "
+        "config leaves them unset.",
+        "",
+        "| kind | config section | hook | called as | filled from the run | returns |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind, rules in CONTRACTS.items():
+        call = f"factory({', '.join([*rules.leading, '**settings'])})"
+        filled = (
+            "what the dataset's `model_context()` gives"
+            if rules.context is None
+            else ", ".join(f"`{k}`" for k in rules.context) or "—"
+        )
+        lines.append(
+            f"| {kind} | `{rules.section}` | `{rules.hook}` | `{call}` | {filled} | {_cell(rules.returns)} |"
+        )
+    return [*lines, ""]
+
+
+def run_context_markdown() -> list[str]:
+    """The members of ``tvae_core.RunContext``, what callbacks get at fit start and end."""
+    from tvae_core import RunContext
+
+    lines = [
+        "## The run a callback sees",
+        "",
+        _cell(inspect.getdoc(RunContext) or ""),
+        "",
+        "| member | |",
+        "|---|---|",
+    ]
+    for name, member in vars(RunContext).items():
+        if name.startswith("_"):
+            continue
+        target = member.fget if isinstance(member, property) else member
+        doc = (inspect.getdoc(target) or "").split("\n\n")[0]
+        shown = f"{name}()" if callable(member) and not isinstance(member, property) else name
+        lines.append(f"| `{shown}` | {_cell(doc)} |")
+    return [*lines, ""]
 
 
 # -- components --------------------------------------------------------------------------------
@@ -97,8 +148,7 @@ def _default(field: Any) -> str:
 
 def components_markdown(pm: Any = None) -> str:
     """Every registered component by kind, with its plugin and its settings table."""
-    from tvae_core._plugins import PluginManager
-    from tvae_core._registry import KINDS
+    from tvae_core import KINDS, PluginManager
 
     pm = pm if pm is not None else PluginManager()
     registry = pm.registry
@@ -164,8 +214,7 @@ def cli_markdown() -> str:
     from tvae_core import cli
 
     os.environ.setdefault("COLUMNS", "100")
-    if hasattr(cli, "_add_plugin_commands"):
-        cli._add_plugin_commands()
+    cli.add_plugin_commands()  # the installed plugins' commands (tvae plot, tvae export)
     root = typer.main.get_command(cli.app)
     lines = [
         "# Command-line reference",

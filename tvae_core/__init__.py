@@ -14,6 +14,17 @@ with hook implementations, published through the ``tvae.plugins`` entry-point gr
     def tvae_register_losses(register):
         register("my_loss", "my_package.losses:MyLoss", description="What it penalises")
 
+This package is the public API (with :mod:`tvae_core.testing` for plugin tests). The layers
+behind it are private packages whose names say what they hold::
+
+    _config    the run's schema, config files, --set overrides, component settings schemas
+    _plugins   hooks, component contracts and interfaces, the registry, plugin loading
+    _run       the run folder on disk: atomic writes, checkpoints, finding a run's checkpoint
+    _engine    the trainer: building a run, its environment, the step, evaluation, state
+    _experiments  runs of runs: tvae sweep's grids and searches, tvae evaluate
+    _tools     tvae new-plugin's scaffold and tvae plugins check
+    cli        the tvae command line, one module per command
+
 Names that need torch (the engine, :class:`LossRegistry`, :class:`TensorDataset`) are
 imported on first use, so that listing plugins stays fast.
 """
@@ -22,8 +33,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tvae_core._callbacks import Callback, CallbackList, Control
-from tvae_core._constants import DEFAULT_GRAD_CLIP
 from tvae_core._errors import (
     CheckpointError,
     ComponentNotFound,
@@ -34,32 +43,44 @@ from tvae_core._errors import (
     TvaeError,
     UsageError,
 )
-from tvae_core._hookspecs import hookimpl, hookspec
 from tvae_core._lazy import lazy_exports
-from tvae_core._plugins import PluginInfo, PluginManager
-from tvae_core._registry import KINDS, Component, RegisterFn, Registry
-
-__version__ = "0.1.0"
+from tvae_core._plugins.contracts import KINDS, Problem
+from tvae_core._plugins.hookspecs import hookimpl, hookspec
+from tvae_core._plugins.interfaces import (
+    Callback,
+    CallbackList,
+    Control,
+    Dataset,
+    LossWeights,
+    RunContext,
+    is_main_process,
+)
+from tvae_core._plugins.manager import PluginInfo, PluginManager
+from tvae_core._plugins.registry import Component, RegisterFn, Registry
+from tvae_core._version import __version__
 
 _LAZY = {
-    "LossRegistry": "tvae_core._losses",
-    "LossResult": "tvae_core._losses",
-    "LossTerm": "tvae_core._losses",
-    "Dataset": "tvae_core._data",
-    "TensorDataset": "tvae_core._data",
-    "Trainer": "tvae_core._engine",
-    "RunSummary": "tvae_core._engine",
-    "save_checkpoint": "tvae_core._checkpoint",
-    "load_checkpoint": "tvae_core._checkpoint",
-    "RunConfig": "tvae_core._config",
-    "Sweep": "tvae_core._sweep",
-    "flatten_config": "tvae_core._runs",
-    "load_config": "tvae_core._config",
-    "default_config": "tvae_core._config",
-    "build_loss_registry": "tvae_core._build",
+    "DEFAULT_GRAD_CLIP": "tvae_core._config.schema",
+    "LossRegistry": "tvae_core._engine.losses",
+    "LossResult": "tvae_core._engine.losses",
+    "LossTerm": "tvae_core._engine.losses",
+    "TensorDataset": "tvae_core._engine.data",
+    "Trainer": "tvae_core._engine.trainer",
+    "RunSummary": "tvae_core._engine.records",
+    "model_from_checkpoint": "tvae_core._engine.trainer",
+    "build_loss_registry": "tvae_core._engine.build",
+    "save_checkpoint": "tvae_core._run.checkpoint",
+    "load_checkpoint": "tvae_core._run.checkpoint",
+    "resolve_checkpoint": "tvae_core._run.rundir",
+    "CheckpointRef": "tvae_core._run.rundir",
+    "RunConfig": "tvae_core._config.schema",
+    "build_config": "tvae_core._config.files",
+    "load_config": "tvae_core._config.files",
+    "default_config": "tvae_core._config.files",
+    "flatten_config": "tvae_core._config.flatten",
+    "Sweep": "tvae_core._experiments.sweep",
+    "run_sweep": "tvae_core._experiments.sweep",
     "setup_logging": "tvae_core.logging",
-    "model_from_checkpoint": "tvae_core._export",
-    "export_embeddings": "tvae_core._export",
     "get_logger": "tvae_core.logging",
 }
 
@@ -69,6 +90,7 @@ __all__ = [
     "Callback",
     "CallbackList",
     "CheckpointError",
+    "CheckpointRef",
     "Component",
     "ComponentNotFound",
     "ConfigError",
@@ -77,12 +99,15 @@ __all__ = [
     "LossRegistry",
     "LossResult",
     "LossTerm",
+    "LossWeights",
     "PluginError",
     "PluginInfo",
     "PluginManager",
+    "Problem",
     "RegisterFn",
     "Registry",
     "RunConfig",
+    "RunContext",
     "RunSummary",
     "SettingsError",
     "Sweep",
@@ -92,17 +117,20 @@ __all__ = [
     "TvaeError",
     "UsageError",
     "__version__",
+    "build_config",
     "build_loss_registry",
     "default_config",
-    "export_embeddings",
     "flatten_config",
     "get_logger",
     "hookimpl",
     "hookspec",
+    "is_main_process",
     "lazy_exports",
     "load_checkpoint",
     "load_config",
     "model_from_checkpoint",
+    "resolve_checkpoint",
+    "run_sweep",
     "save_checkpoint",
     "setup_logging",
 ]
@@ -112,13 +140,15 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 
 if TYPE_CHECKING:
-    from tvae_core._build import build_loss_registry
-    from tvae_core._checkpoint import load_checkpoint, save_checkpoint
-    from tvae_core._config import RunConfig, default_config, load_config
-    from tvae_core._data import Dataset, TensorDataset
-    from tvae_core._engine import RunSummary, Trainer
-    from tvae_core._export import export_embeddings, model_from_checkpoint
-    from tvae_core._losses import LossRegistry, LossResult, LossTerm
-    from tvae_core._runs import flatten_config
-    from tvae_core._sweep import Sweep
+    from tvae_core._config.files import build_config, default_config, load_config
+    from tvae_core._config.flatten import flatten_config
+    from tvae_core._config.schema import DEFAULT_GRAD_CLIP, RunConfig
+    from tvae_core._engine.build import build_loss_registry
+    from tvae_core._engine.data import TensorDataset
+    from tvae_core._engine.losses import LossRegistry, LossResult, LossTerm
+    from tvae_core._engine.records import RunSummary
+    from tvae_core._engine.trainer import Trainer, model_from_checkpoint
+    from tvae_core._experiments.sweep import Sweep, run_sweep
+    from tvae_core._run.checkpoint import load_checkpoint, save_checkpoint
+    from tvae_core._run.rundir import CheckpointRef, resolve_checkpoint
     from tvae_core.logging import get_logger, setup_logging

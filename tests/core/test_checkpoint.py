@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tvae_core import CheckpointError, TrainingError, load_checkpoint, save_checkpoint
-from tvae_core._checkpoint import check_run_checkpoint, load_model_state
+from tvae_core._run.checkpoint import check_run_checkpoint, load_model_state
 
 
 def test_round_trip(tmp_path: Path) -> None:

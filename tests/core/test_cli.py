@@ -86,7 +86,7 @@ def test_a_command_loads_the_plugins_once(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Start-up (plugin commands) and the command itself share one plugin manager."""
-    from tvae_core._plugins import PluginManager
+    from tvae_core import PluginManager
 
     calls = []
 

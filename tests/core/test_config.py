@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tvae_core import ConfigError, load_config
+from tvae_core import ConfigError, build_config, load_config
 from tvae_core._config import apply_overrides, default_config, default_config_text
 
 
@@ -132,6 +132,31 @@ def test_seed_guide_views_of_the_config() -> None:
     assert cfg.to_dict()["epochs"] == cfg.epochs
     with pytest.raises(AttributeError):
         _ = cfg.loss_weights.nonexistent
+
+
+def test_loss_weights_take_a_term_name_or_its_unique_last_part() -> None:
+    cfg = build_config(
+        {"losses": [{"name": "padic_ranking"}, {"name": "soft_ranking"}, {"name": "kl"}]},
+        merge_default=True,
+    )
+    cfg.loss_weights.kl = 0.5
+    assert cfg.losses[2].weight == 0.5
+    with pytest.raises(AttributeError, match="'ranking' is ambiguous"):
+        _ = cfg.loss_weights.ranking
+
+
+def test_build_config_merges_the_default_when_asked() -> None:
+    cfg = build_config({"epochs": 3}, merge_default=True)
+    assert cfg.epochs == 3 and cfg.model.name == default_config().model.name
+    with pytest.raises(ConfigError) as info:
+        build_config({"epochs": 3}, source="mine.yaml")  # no data, model, ... sections
+    assert info.value.source == "mine.yaml" and info.value.where == "data"
+    assert str(info.value) == "mine.yaml: data: required setting is missing"
+
+
+def test_the_unused_log_every_steps_key_is_gone() -> None:
+    with pytest.raises(ConfigError, match=r"trainer\.log_every_steps: unknown key"):
+        load_config(overrides=["trainer.log_every_steps=10"])
 
 
 @given(

@@ -1,18 +1,15 @@
-"""Entry-point discovery: the same answer as importlib.metadata, cached until an install changes it."""
+"""Entry-point discovery: the same answer as importlib.metadata, whatever changed since the last run."""
 
 from __future__ import annotations
 
 import importlib
-import json
 import os
-import subprocess
-import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
-from tvae_core._discovery import EntryPointRecord, _cache_file, discover
+from tvae_core._plugins.discovery import EntryPointRecord, discover
 
 GROUP = "tvae.plugins"
 
@@ -38,8 +35,6 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "site"
     folder.mkdir()
     monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.setenv("TVAE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("TVAE_NO_CACHE", raising=False)
     return folder
 
 
@@ -49,12 +44,8 @@ def test_the_same_records_as_importlib_metadata(site: Path) -> None:
     for ep in entry_points(group=GROUP):
         dist = ep.dist
         expected.setdefault(ep.name, (ep.value, dist and dist.name, dist and dist.version))
-    fresh = discover(GROUP)  # scans, writes the cache
-    cached = discover(GROUP)  # reads it
-    assert Path(_cache_file()).is_file()
-    for records in (fresh, cached):
-        assert {r.name: (r.value, r.distribution, r.version) for r in records} == expected
-    assert cached == fresh
+    records = discover(GROUP)
+    assert {r.name: (r.value, r.distribution, r.version) for r in records} == expected
 
 
 def test_installs_removals_upgrades_and_edits_are_seen(site: Path) -> None:
@@ -79,47 +70,6 @@ def test_installs_removals_upgrades_and_edits_are_seen(site: Path) -> None:
         info.rmdir()
     importlib.invalidate_caches()
     assert _ours(discover(GROUP)) == {}
-
-
-def test_a_broken_or_unwritable_cache_is_ignored(
-    site: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _install(site, "tvae-dsc-one", "1.0", "dsc_one = dsc_one_module")
-    discover(GROUP)
-    cache = Path(_cache_file())
-    for garbage in ("{not json", json.dumps({"format": 1}), json.dumps([1, 2])):
-        cache.write_text(garbage)
-        assert "dsc_one" in _ours(discover(GROUP))
-        assert json.loads(cache.read_text())["format"] == 1  # rewritten
-    blocker = site.parent / "a-file"
-    blocker.write_text("")
-    monkeypatch.setenv("TVAE_CACHE_DIR", str(blocker / "cache"))  # cannot be created
-    assert "dsc_one" in _ours(discover(GROUP))
-
-
-def test_no_cache_when_turned_off(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TVAE_NO_CACHE", "1")
-    _install(site, "tvae-dsc-one", "1.0", "dsc_one = dsc_one_module")
-    assert "dsc_one" in _ours(discover(GROUP))
-    assert not Path(_cache_file()).exists()
-
-
-def test_a_cached_start_imports_no_importlib_metadata(tmp_path: Path) -> None:
-    probe = (
-        "import sys\n"
-        "from tvae_core._discovery import discover\n"
-        "records = discover('tvae.plugins')\n"
-        "print(len(records), 'importlib.metadata' in sys.modules)\n"
-    )
-    env = {**os.environ, "TVAE_CACHE_DIR": str(tmp_path / "cache")}
-    env.pop("TVAE_NO_CACHE", None)
-    runs = [
-        subprocess.run(
-            [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
-        ).stdout.split()
-        for _ in range(2)
-    ]
-    assert runs[0][1] == "True" and runs[1] == [runs[0][0], "False"]
 
 
 def test_record_load_follows_the_entry_point_value_syntax() -> None:

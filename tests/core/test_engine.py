@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 import torch
 
-from tvae_core import Callback, PluginError, Trainer, TrainingError
-from tvae_core._config import build_config
-from tvae_core._engine import StepLogs
+from tvae_core import Callback, PluginError, Trainer, TrainingError, build_config
+from tvae_core._engine.records import StepLogs
 
 
 class Events(Callback):

@@ -14,7 +14,8 @@ import yaml
 
 from tests.conftest import TOY_CONFIG, TOY_PLUGIN
 from tests.core.test_cli import cli
-from tvae_core._runs import find_runs, flatten_config
+from tvae_core import flatten_config
+from tvae_core._run.history import find_runs, read_run
 
 TOY = ["--plugin", str(TOY_PLUGIN)]
 
@@ -40,8 +41,7 @@ def _train(capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str, *sets:
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two toy runs (lr 0.01 and 0.02) trained once for the module's tests."""
-    from tvae_core import PluginManager, Trainer
-    from tvae_core._config import build_config
+    from tvae_core import PluginManager, Trainer, build_config
 
     root = tmp_path_factory.mktemp("history") / "runs"
     for name, lr in (("a", 0.01), ("b", 0.02)):
@@ -84,8 +84,6 @@ def test_a_run_without_a_summary_is_unfinished(tmp_path: Path) -> None:
     run.mkdir(parents=True)
     (run / "run.json").write_text(json.dumps({"start_time": "2026-01-01T00:00:00+00:00"}))
     (run / "metrics.jsonl").write_text('{"epoch": 0}\n{"epoch": 1}\n')
-    from tvae_core._runs import read_run
-
     assert find_runs(tmp_path) == [run]
     record = read_run(run)
     assert record["status"] == "unfinished" and record["epochs"] == 2
@@ -157,10 +155,15 @@ def test_evaluate_best_another_split_and_mistakes(
     assert code == 0 and json.loads(out)["run"] == str(run)
     code, out, _ = cli(capsys, "evaluate", str(run), *TOY, "--set", "data.size=32", "--json")
     assert code == 0 and json.loads(out)["data"]["size"] == 32
-    code, _, err = cli(capsys, "evaluate", str(run), *TOY, "--checkpoint", "best")
-    assert code == 2 and "no checkpoints/best.pt" in err
-    code, _, err = cli(capsys, "evaluate", str(run / "checkpoints" / "last.pt"), "-c", "last")
-    assert code == 2 and "give it with a run folder" in err
+    # The toy run wrote no best.pt: best is last.pt (the core's resolver, as tvae export).
+    code, out, _ = cli(capsys, "evaluate", str(run), *TOY, "--checkpoint", "best", "--json")
+    assert code == 0 and json.loads(out)["checkpoint"] == str(run / "checkpoints" / "last.pt")
+    code, _, err = cli(capsys, "evaluate", str(run), *TOY, "--checkpoint", "nothing.pt")
+    assert code == 2 and "no checkpoint 'nothing.pt'" in err
+    code, _, err = cli(capsys, "evaluate", str(run / "checkpoints" / "last.pt"), "-c", "best")
+    assert code == 2 and "give --checkpoint with a run folder" in err
+    code, _, err = cli(capsys, "evaluate", str(tmp_path / "nowhere"), *TOY)
+    assert code == 2 and "no such run folder or checkpoint file" in err
     code, out, _ = cli(capsys, "evaluate", str(run), *TOY)
     assert code == 0 and "val/toy_accuracy" in out
 
@@ -214,8 +217,7 @@ def test_the_default_config_validates_against_the_schema(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    from tvae_core import PluginManager
-    from tvae_core._config import default_config_dict
+    from tvae_core import PluginManager, default_config
 
     monkeypatch.delenv("TVAE_DISABLE_PLUGIN_AUTOLOAD")
     pm = PluginManager()
@@ -223,7 +225,7 @@ def test_the_default_config_validates_against_the_schema(
         pytest.skip("tvae-ternary is not installed")
     schema = _schema(capsys)
     jsonschema.Draft202012Validator.check_schema(schema)
-    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(default_config_dict()))
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(default_config().to_dict()))
     assert not errors, errors[0].message
 
 

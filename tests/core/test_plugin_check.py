@@ -1,4 +1,4 @@
-"""Tests of ``tvae plugins check`` (tvae_core._plugin_check): each problem found, with its fix."""
+"""Tests of ``tvae plugins check`` (tvae_core._tools.plugin_check): each problem found, with its fix."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tvae_core import UsageError
-from tvae_core._plugin_check import CheckReport, check_plugin
-from tvae_core._scaffold import create_plugin
+from tvae_core._tools.plugin_check import CheckReport, check_plugin
+from tvae_core._tools.scaffold import create_plugin
 
 HEADER = "from tvae_core import hookimpl\n"
 
@@ -23,7 +23,7 @@ def _plugin(tmp_path: Path, body: str, name: str = "checked_plugin") -> str:
 
 def _messages(report: CheckReport, severity: str) -> str:
     return "\n".join(
-        f"{p.where}: {p.message} | {p.fix}" for p in report.problems if p.severity == severity
+        f"{p.component}: {p.message} | {p.hint}" for p in report.problems if p.severity == severity
     )
 
 
@@ -37,7 +37,7 @@ def test_a_good_plugin_passes_with_every_check_listed(tmp_path: Path) -> None:
 
         @hookimpl
         def tvae_register_optimizers(register):
-            register("good_adam", "tvae_core._builtin_components:adam", description="Adam")
+            register("good_adam", "tvae_core._engine.optim:adam", description="Adam")
         """,
     )
     report = check_plugin(spec)

@@ -17,8 +17,7 @@ import pytest
 import torch
 
 from tests.conftest import TOY_CONFIG, TOY_PLUGIN
-from tvae_core import ConfigError, Trainer, hookimpl
-from tvae_core._config import build_config
+from tvae_core import ConfigError, Trainer, build_config, hookimpl
 from tvae_core.testing import plugin_manager
 
 

@@ -3,25 +3,28 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator, Mapping
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from rich.console import Console
 
-from tvae_core._progress import ProgressCallback, summarize_epoch
+from tvae_core._engine.progress import ProgressCallback, summarize_epoch
+from tvae_core.testing import FakeRun
 
+# In the order a run logs them: its metrics section's order (coverage, then hierarchy).
 EPOCH_LOGS = {
     "train/loss": 0.5,
     "train/kl": 0.1,
     "val/loss": 0.4,
     "val/kl": 0.1,
+    "val/coverage": 0.9,
     "val/hierarchy": -0.8,
     "val/hierarchy_ceiling": -0.83,
-    "val/coverage": 0.9,
     "lr": 1e-3,
     "beta": 1.0,
 }
+#: What the engine hides: the keys metrics declare constant (higher_is_better None).
+CONSTANTS = {"val/hierarchy_ceiling"}
 
 
 class LazyLogs(Mapping[str, float]):
@@ -41,24 +44,24 @@ class LazyLogs(Mapping[str, float]):
         return 1
 
 
-def trainer(steps: int = 5) -> SimpleNamespace:
-    return SimpleNamespace(dataset=SimpleNamespace(num_train_batches=lambda: steps), epoch=0)
+def trainer(steps: int = 5) -> FakeRun:
+    return FakeRun(steps_per_epoch=steps)
 
 
 def drive(
     cb: ProgressCallback, epochs: int, steps: int, logs: Mapping[str, float] | None = None
 ) -> None:
-    cb.on_fit_start(trainer(steps))  # type: ignore[arg-type]
+    cb.on_fit_start(trainer(steps))
     for epoch in range(epochs):
         cb.on_epoch_start(epoch)
         for b in range(steps):
             cb.on_batch_end(b, logs if logs is not None else {"train/loss": 1.0})
         cb.on_epoch_end(epoch, EPOCH_LOGS)
-    cb.on_fit_end(trainer(steps))  # type: ignore[arg-type]
+    cb.on_fit_end(trainer(steps))
 
 
-def test_summary_shows_losses_metrics_and_beta_but_not_terms() -> None:
-    assert list(summarize_epoch(EPOCH_LOGS)) == [
+def test_summary_shows_losses_metrics_and_beta_but_not_terms_or_constants() -> None:
+    assert list(summarize_epoch(EPOCH_LOGS, hide=CONSTANTS)) == [
         "train/loss",
         "val/loss",
         "val/coverage",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tvae_core import ComponentNotFound, PluginManager, SettingsError
-from tvae_core._registry import Component, Registry
+from tvae_core import Component, ComponentNotFound, PluginManager, Registry, SettingsError
 
 
 def factory(width: int, depth: int = 2, act: str = "relu") -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""Tests of ``tvae new-plugin`` (tvae_core._scaffold): names, rendering, and a real install."""
+"""Tests of ``tvae new-plugin`` (tvae_core._tools.scaffold): names, rendering, and a real install."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tvae_core import UsageError
-from tvae_core._scaffold import create_plugin, next_steps, plugin_names, render
+from tvae_core._tools.scaffold import create_plugin, next_steps, plugin_names, render
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -137,3 +137,44 @@ def test_generated_plugin_installs_lists_and_passes_its_own_tests(tmp_path: Path
     )
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
     assert "6 passed" in tests.stdout
+
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECTS = sorted([*REPO.glob("plugins/*/pyproject.toml"), *REPO.glob("examples/*/pyproject.toml")])
+_LAYOUT_PROBE = """
+import importlib, importlib.metadata, json, sys
+pkg, dist = sys.argv[1], sys.argv[2]
+plugin = importlib.import_module(pkg + ".plugin")
+package = sys.modules[pkg]
+print(json.dumps({
+    "torch": "torch" in sys.modules,
+    "all": list(getattr(plugin, "__all__", [])),
+    "hooks": sorted(n for n in vars(plugin) if n.startswith("tvae_")),
+    "version": getattr(plugin, "__version__", None),
+    "package_version": getattr(package, "__version__", None),
+    "installed": importlib.metadata.version(dist),
+}))
+"""
+
+
+@pytest.mark.parametrize("pyproject", PROJECTS, ids=lambda p: p.parent.name)
+def test_first_party_plugins_share_the_scaffolds_layout(pyproject: Path) -> None:
+    """What `tvae new-plugin` writes is how every plugin in the repository is laid out."""
+    project = tomllib.loads(pyproject.read_text())
+    dist = project["project"]["name"]
+    (entry,) = project["project"]["entry-points"]["tvae.plugins"].values()
+    package, _, module = entry.partition(".")
+    assert module == "plugin", "the hooks live in <package>.plugin"
+    assert project["project"]["dynamic"] == ["version"] and "version" not in project["project"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": f"{package}.__version__"}
+    assert (pyproject.parent / "src" / package / "py.typed").is_file()
+    out = subprocess.run(
+        [sys.executable, "-c", _LAYOUT_PROBE, package, dist],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(out.stdout)
+    assert not found["torch"], "importing the package and its plugin module imports no torch"
+    assert sorted(found["all"]) == sorted(["__version__", *found["hooks"]])
+    assert found["version"] == found["package_version"] == found["installed"]

@@ -12,7 +12,7 @@ import yaml
 
 from tests.conftest import TOY_CONFIG, TOY_PLUGIN
 from tests.core.test_cli import cli
-from tvae_core._sweep import aggregate, read_sweep_file, variants
+from tvae_core._experiments.sweep import aggregate, read_sweep_file, variants
 
 TOY = ["--plugin", str(TOY_PLUGIN)]
 
@@ -115,7 +115,7 @@ def test_sweep_file_mistakes_are_one_line_errors(
         ({"gird": {"optimizer.lr": [0.1]}}, "unknown key 'gird'; did you mean 'grid'?"),
         ({"grid": {"optimizer.lr": 0.1}}, "grid.optimizer.lr: expected a non-empty list"),
         ({"seeds": [0, 0]}, "seeds: expected a list of distinct seeds"),
-        ({"grid": {"epochs": [2, 0]}}, "(grid variant 1: {'epochs': 0})"),
+        ({"grid": {"epochs": [2, 0]}}, "lr.yaml: grid variant 1 ({'epochs': 0}): epochs: "),
         ({"grid": {"optimizr.lr": [0.1]}}, "optimizr"),
     ]
     for body, message in cases:

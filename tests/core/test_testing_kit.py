@@ -153,8 +153,8 @@ def test_run_tiny_uses_the_plugins_given() -> None:
         ("metric", TinyCoverage, {}),
         ("model", TinyVAE, {"latent_dim": 3}),
         ("dataset", TinyTernaryData, {"n_trits": 2}),
-        ("optimizer", "tvae_core._builtin_components:adam", {"lr": 0.1}),
-        ("scheduler", "tvae_core._builtin_components:warmup_cosine", {"warmup_epochs": 2}),
+        ("optimizer", "tvae_core._engine.optim:adam", {"lr": 0.1}),
+        ("scheduler", "tvae_core._engine.optim:warmup_cosine", {"warmup_epochs": 2}),
         ("callback", Callback, {}),
     ],
 )

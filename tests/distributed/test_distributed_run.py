@@ -21,8 +21,7 @@ import torch
 import yaml
 
 from tests.conftest import TOY_CONFIG, TOY_PLUGIN
-from tvae_core import PluginManager, Trainer
-from tvae_core._config import build_config
+from tvae_core import PluginManager, Trainer, build_config
 
 pytest.importorskip("torch.distributed")
 if not torch.distributed.is_available():  # pragma: no cover

@@ -55,11 +55,10 @@ def test_included_files_exist(block: Block) -> None:
 
 @pytest.mark.parametrize("block", YAML, ids=lambda b: b.id)
 def test_yaml_block_is_a_valid_config(block: Block) -> None:
-    from tvae_core import PluginManager
-    from tvae_core._build import plan_run
-    from tvae_core._config import build_config, merge_with_default
+    from tvae_core import PluginManager, build_config
+    from tvae_core._engine.build import plan_run
 
-    config = build_config(merge_with_default(yaml.safe_load(block.code)), source=block.id)
+    config = build_config(yaml.safe_load(block.code), source=block.id, merge_default=True)
     pm = PluginManager()
     skip_unless_registered(config, pm)
     plan_run(config, pm, source=block.id)
@@ -97,7 +96,7 @@ def test_every_page_is_in_the_navigation() -> None:
 def test_the_tutorials_check_output_is_what_the_example_plugin_gets() -> None:
     import re
 
-    from tvae_core._plugin_check import check_plugin
+    from tvae_core._tools.plugin_check import check_plugin
 
     shown = next(
         b for b in blocks("plugins/writing.md", "text") if "$ tvae plugins check" in b.code
@@ -114,8 +113,8 @@ def test_the_tutorials_check_output_is_what_the_example_plugin_gets() -> None:
 
 def test_the_error_examples_are_what_tvae_prints(tmp_path: Path) -> None:
     from tvae_core import PluginManager, TvaeError
-    from tvae_core._build import plan_run
     from tvae_core._config import load_config
+    from tvae_core._engine.build import plan_run
 
     pm = PluginManager()
     if ("loss", "padic_ranking") not in pm.registry or (

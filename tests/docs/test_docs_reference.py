@@ -29,7 +29,7 @@ def _gen() -> ModuleType:
 
 
 def test_hook_reference_documents_every_hookspec() -> None:
-    from tvae_core import _hookspecs
+    from tvae_core._plugins import hookspecs as _hookspecs
 
     text = _gen().hooks_markdown()
     hooks = [name for name in vars(_hookspecs) if name.startswith("tvae_")]

@@ -149,9 +149,9 @@ def test_block_runs_after_the_basic_loop(
 
 @pytest.mark.parametrize("block", blocks(PAGE, "yaml"), ids=lambda b: b.id)
 def test_yaml_block_is_a_valid_config_section(block: Block) -> None:
-    from tvae_core import PluginManager
-    from tvae_core._build import plan_run
-    from tvae_core._config import build_config, merge_with_default
+    from tvae_core import PluginManager, build_config
+    from tvae_core._config import merge_with_default
+    from tvae_core._engine.build import plan_run
 
     data = merge_with_default(yaml.safe_load(block.code), base=SMALL_CONFIG)
     config = build_config(data, source=block.id)

@@ -53,10 +53,10 @@ def _die() -> None:
 
 
 def _install_save_faults(plan: Mapping[str, list[str]]) -> None:
-    """Wrap ``torch.save`` and ``os.replace`` of the checkpoint module to crash mid-write."""
+    """Wrap ``torch.save`` and the atomic writer's ``os.replace`` to crash mid-checkpoint."""
     if not ({"save", "replace", "slow_save", "replaced"} & set(plan)):
         return
-    from tvae_core import _checkpoint
+    from tvae_core._run import atomic, checkpoint
 
     real_save, real_replace = torch.save, os.replace
     count = {"save": 0, "replace": 0}
@@ -79,7 +79,7 @@ def _install_save_faults(plan: Mapping[str, list[str]]) -> None:
         real_save(obj, f, *args, **kwargs)
 
     class _OsProxy:
-        """The ``os`` module as the checkpoint module sees it, with a crashing ``replace``."""
+        """The ``os`` module as the atomic writer sees it, crashing after a checkpoint's rename."""
 
         def __getattr__(self, name: str) -> Any:
             return getattr(os, name)
@@ -87,12 +87,14 @@ def _install_save_faults(plan: Mapping[str, list[str]]) -> None:
         @staticmethod
         def replace(src: Any, dst: Any) -> None:
             real_replace(src, dst)
+            if not str(dst).endswith(".pt"):  # run files go through the same writer
+                return
             count["replace"] += 1
             if "replaced" in plan and count["replace"] == int(plan["replaced"][0]):
                 _die()
 
-    _checkpoint.torch.save = save
-    _checkpoint.os = _OsProxy()  # type: ignore[assignment]
+    checkpoint.torch.save = save
+    atomic.os = _OsProxy()  # type: ignore[assignment]
 
 
 _install_save_faults(_plan())

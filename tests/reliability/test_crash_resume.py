@@ -32,7 +32,7 @@ from tests.reliability.support import (
     tvae_command,
     write_config,
 )
-from tvae_core._checkpoint import check_run_checkpoint, load_checkpoint
+from tvae_core._run.checkpoint import check_run_checkpoint, load_checkpoint
 
 EPOCHS = 12
 STEPS_PER_EPOCH = 4  # toy_data: 64 rows, batches of 16

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from tests.reliability.support import PLUGINS, cli, load_state, one_line, toy_config, write_config
-from tvae_core import _checkpoint, _rundir
-from tvae_core._checkpoint import load_checkpoint
+from tvae_core._run import atomic, checkpoint, rundir
+from tvae_core._run.checkpoint import load_checkpoint
 
 FULL = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -56,7 +56,7 @@ def test_full_disk_at_a_checkpoint_keeps_the_previous_one(
         saved.append(b"")
 
     if where == "torch.save":
-        monkeypatch.setattr(_checkpoint.torch, "save", _fail_on_call(3, save_and_keep))
+        monkeypatch.setattr(checkpoint.torch, "save", _fail_on_call(3, save_and_keep))
     else:
         real_replace = os.replace
         calls = {"n": 0}
@@ -67,7 +67,7 @@ def test_full_disk_at_a_checkpoint_keeps_the_previous_one(
                 raise FULL
             real_replace(src, dst)
 
-        monkeypatch.setattr(_checkpoint.os, "replace", replace)
+        monkeypatch.setattr(atomic.os, "replace", replace)
     code, err = _run(capsys)
     line = one_line(err)
     last = Path("out/r/checkpoints/last.pt")
@@ -95,7 +95,7 @@ def test_full_disk_when_logging_metrics_says_which_file(
                 raise FULL
         return real_open(self, mode, *args, **kwargs)
 
-    monkeypatch.setattr(_rundir.Path, "open", open_)
+    monkeypatch.setattr(rundir.Path, "open", open_)
     code, err = _run(capsys)
     assert code == 1
     assert (
@@ -109,7 +109,7 @@ def test_resume_after_a_full_disk_continues_from_the_intact_checkpoint(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as mp:
-        mp.setattr(_checkpoint.torch, "save", _fail_on_call(2, torch.save))
+        mp.setattr(checkpoint.torch, "save", _fail_on_call(2, torch.save))
         code, _ = _run(capsys, epochs=3)
     assert code == 1
     code, _, err = cli(capsys, "run", "--resume", "last", *PLUGINS, "--out", "out", "--name", "r")
@@ -138,7 +138,7 @@ def test_a_checkpoint_path_below_a_regular_file(tmp_path: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     with pytest.raises(Exception, match=f"cannot write checkpoint {blocker / 'c.pt'}"):
-        _checkpoint.save_checkpoint({"epoch": 0}, blocker / "c.pt")
+        checkpoint.save_checkpoint({"epoch": 0}, blocker / "c.pt")
 
 
 def test_a_failed_run_file_write_leaves_no_temp_file(
@@ -150,8 +150,8 @@ def test_a_failed_run_file_write_leaves_no_temp_file(
     def replace(src: Any, dst: Any) -> None:
         raise FULL
 
-    monkeypatch.setattr(_rundir.os, "replace", replace)
+    monkeypatch.setattr(atomic.os, "replace", replace)
     with pytest.raises(Exception, match=f"cannot write {target}: No space left on device"):
-        _rundir.write_text_atomic(target, '{"status": "completed"}')
+        atomic.write_text_atomic(target, '{"status": "completed"}')
     assert target.read_text() == "{}"
     assert not list(tmp_path.glob(".*.tmp"))

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from tests.reliability.support import PLUGINS, cli, one_line, toy_config, write_config
 from tvae_core import CheckpointError
-from tvae_core._checkpoint import load_checkpoint
+from tvae_core._run.checkpoint import load_checkpoint
 
 MARKER = "tvae_pwned_marker"
 
@@ -165,8 +165,16 @@ def test_resume_refuses_a_broken_checkpoint(
 
 @pytest.mark.parametrize("case", LOAD_CASES + STATE_CASES)
 def test_export_refuses_a_broken_checkpoint(
-    case: str, good_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    case: str,
+    good_run: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    pytest.importorskip("tvae_ternary", reason="tvae export is tvae-ternary's command")
+    # The command comes from the installed tvae-ternary: plugin commands on, as for a user.
+    monkeypatch.delenv("TVAE_NO_PLUGIN_COMMANDS")
+    monkeypatch.delenv("TVAE_DISABLE_PLUGIN_AUTOLOAD")
     bad = make_case(case, good_run, tmp_path)
     code, _, err = cli(capsys, "export", str(bad), *PLUGINS, "--out", str(tmp_path / "e.npz"))
     line = one_line(err)

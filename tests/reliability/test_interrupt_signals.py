@@ -27,7 +27,7 @@ from tests.reliability.support import (
     tvae_command,
     write_config,
 )
-from tvae_core._checkpoint import load_checkpoint
+from tvae_core._run.checkpoint import load_checkpoint
 
 EPOCHS = 5
 

@@ -16,7 +16,7 @@ import torch
 
 from tests.reliability.support import PLUGINS, cli, load_state, one_line, toy_config, write_config
 from tvae_core import PluginManager
-from tvae_core._discovery import EntryPointRecord, discover
+from tvae_core._plugins.discovery import EntryPointRecord, discover
 
 HEADER = "from tvae_core import hookimpl\n__version__ = '9.9.1'\n"
 BROKEN = {

@@ -87,9 +87,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
 
-    from tvae_core._build import build_callbacks
-    from tvae_core._config import build_config
-    from tvae_core._engine import Trainer
+    from tvae_core import Trainer, build_config
+    from tvae_core._engine.build import build, plan
 
     pm = PluginManager(args.plugin)
     base = load_config(args.config, args.set)
@@ -97,9 +96,12 @@ def main() -> None:
     data["callbacks"] = []
     data["trainer"]["progress"] = False
     probe = build_config({**data, "callbacks": CANDIDATES})
+    built = [
+        build(plan(pm, "callback", entry, f"callbacks[{i}]"))
+        for i, entry in enumerate(probe.callbacks)
+    ]
     callbacks: list[Timed] = [
-        Timed(cb, entry["name"])
-        for cb, entry in zip(build_callbacks(probe, pm), CANDIDATES, strict=True)
+        Timed(cb, entry["name"]) for cb, entry in zip(built, CANDIDATES, strict=True)
     ]
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(

@@ -21,8 +21,8 @@ from tvae_tensorboard import MetricsBuffer, TensorBoardCallback
 from tvae_ternary.plotting import LatentPlotCallback
 from tvae_ternary.space import valuation_table
 
-from tvae_core._engine import StepLogs
-from tvae_core._progress import ProgressCallback
+from tvae_core._engine.progress import ProgressCallback
+from tvae_core._engine.records import StepLogs
 
 
 def main() -> None:

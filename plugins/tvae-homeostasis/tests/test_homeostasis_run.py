@@ -11,8 +11,7 @@ import torch
 from tvae_homeostasis import HomeostasisCallback
 
 from tvae_core import Callback, ConfigError, Trainer
-from tvae_core._config import build_config, merge_with_default
-from tvae_core.testing import TINY_CONFIG, plugin_manager, tiny_plugin
+from tvae_core.testing import tiny_trainer
 
 HOMEOSTASIS = {
     "name": "homeostasis",
@@ -42,9 +41,7 @@ class InterruptAt(Callback):
 
 
 def _trainer(config: dict[str, Any], run_dir: Path, **kw: Any) -> Trainer:
-    data = merge_with_default(config, base=json.loads(json.dumps(TINY_CONFIG)))
-    pm = plugin_manager(tiny_plugin, "tvae_homeostasis.plugin")
-    return Trainer(build_config(data), plugins=pm, run_dir=run_dir, **kw)
+    return tiny_trainer(config, ["tvae_homeostasis.plugin"], run_dir=run_dir, **kw)
 
 
 def _homeostasis(trainer: Trainer) -> HomeostasisCallback:

@@ -64,3 +64,13 @@ def test_bad_loss_settings_name_the_key_path() -> None:
         create_registry_from_training_config(
             {"losses": [{"name": "padic_ranking", "margn": 1}]}, pm
         )
+
+
+def test_a_run_logs_the_kl_weight_as_beta() -> None:
+    from tvae_core.testing import run_tiny
+
+    summary = run_tiny(
+        {"losses": [{"name": "tiny_reconstruction"}, {"name": "kl", "weight": 0.25}]},
+        plugins=[tvae_losses.plugin],
+    )
+    assert summary.final["beta"] == 0.25 and "beta" not in summary.best

@@ -24,30 +24,25 @@ import pytest
 from mlflow.tracking import MlflowClient
 from tvae_mlflow.callback import tracking_uri
 
-from tvae_core._config import build_config, merge_with_default
-from tvae_core._engine import Trainer
-from tvae_core.testing import TINY_CONFIG, plugin_manager, tiny_plugin
+from tvae_core import Trainer
+from tvae_core.testing import FakeRun, tiny_trainer
 
 SERVER_START_S = 120
 
 
-def _config(uri: str, **settings: Any) -> Any:
-    data = merge_with_default(
-        {
-            "seed": 5,
-            "epochs": 3,
-            "callbacks": [
-                {"name": "mlflow", "tracking_uri": uri, "experiment": "tests", **settings}
-            ],
-            "trainer": {"val_every": 1},
-        },
-        base=TINY_CONFIG,
+def _trainer(
+    uri: str, run_dir: Path, *, epochs: int = 3, resume: bool = False, **settings: Any
+) -> Trainer:
+    config = {
+        "seed": 5,
+        "epochs": epochs,
+        "callbacks": [{"name": "mlflow", "tracking_uri": uri, "experiment": "tests", **settings}],
+        "trainer": {"val_every": 1},
+    }
+    last = run_dir / "checkpoints" / "last.pt"
+    return tiny_trainer(
+        config, ["tvae_mlflow.plugin"], run_dir=run_dir, resume_from=last if resume else None
     )
-    return build_config(data)
-
-
-def _pm() -> Any:
-    return plugin_manager(tiny_plugin, "tvae_mlflow.plugin")
 
 
 def _free_port() -> int:
@@ -144,7 +139,7 @@ def _check_logged(client: MlflowClient, run_dir: Path, summary: Any) -> Any:
 
 def test_a_run_logs_to_a_tracking_server(server: str, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    summary = Trainer(_config(server), plugins=_pm(), run_dir=run_dir).fit()
+    summary = _trainer(server, run_dir).fit()
     assert summary.status == "completed"
     client = MlflowClient(tracking_uri=server)
     run = _check_logged(client, run_dir, summary)
@@ -159,15 +154,8 @@ def test_a_run_logs_to_a_file_store_and_a_resume_continues_its_mlflow_run(
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     uri = (tmp_path / "mlruns").as_uri()
     run_dir = tmp_path / "run"
-    trainer = Trainer(_config(uri, log_best_checkpoint=True), plugins=_pm(), run_dir=run_dir)
-    trainer.config.epochs = 2
-    trainer.fit()
-    summary = Trainer(
-        _config(uri, log_best_checkpoint=True),
-        plugins=_pm(),
-        run_dir=run_dir,
-        resume_from=run_dir / "checkpoints" / "last.pt",
-    ).fit()
+    _trainer(uri, run_dir, epochs=2, log_best_checkpoint=True).fit()
+    summary = _trainer(uri, run_dir, resume=True, log_best_checkpoint=True).fit()
     assert summary.epochs == 3
     client = MlflowClient(tracking_uri=uri)
     run = _check_logged(client, run_dir, summary)  # one MLflow run for the resumed tvae run
@@ -188,11 +176,9 @@ def test_the_tracking_uri_comes_from_the_setting_then_the_environment(
 def test_only_rank_0_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tvae_mlflow import MlflowCallback
 
-    class Rank1:
-        is_main = False
-
+    rank1 = FakeRun(run_dir=tmp_path, rank=1, world_size=2)
     callback = MlflowCallback(tracking_uri="http://127.0.0.1:9")  # nothing listens there
-    callback.on_fit_start(Rank1())  # type: ignore[arg-type]
+    callback.on_fit_start(rank1)
     callback.on_epoch_end(0, {"train/loss": 1.0})
-    callback.on_fit_end(Rank1())  # type: ignore[arg-type]
+    callback.on_fit_end(rank1)
     assert callback.run_id is None and callback.client is None

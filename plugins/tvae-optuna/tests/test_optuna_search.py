@@ -18,8 +18,7 @@ import pytest
 import yaml
 from tvae_optuna.spec import ParamSpace, parse_search
 
-from tvae_core import ConfigError
-from tvae_core._sweep import run_sweep
+from tvae_core import ConfigError, run_sweep
 from tvae_core.testing import TINY_CONFIG, plugin_manager, tiny_plugin
 
 #: A module the worker processes load as a plugin (``--plugin``): the tiny kit's plugin.

@@ -7,26 +7,22 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tvae_tensorboard import TensorBoardCallback, flatten_config
 
-from tvae_core._config import build_config, merge_with_default
-from tvae_core._engine import Trainer
-from tvae_core.testing import TINY_CONFIG, plugin_manager, tiny_plugin, tiny_valuation
+from tvae_core import Trainer
+from tvae_core.testing import tiny_trainer, tiny_valuation
 
 # The core's tiny run: the 27 operations of n = 3 in batches of 9, the loss
 # ``tiny_reconstruction``, the metric ``tiny_coverage``; the model outputs ``z_mean``.
-CONFIG: dict[str, Any] = merge_with_default(
-    {
-        "seed": 1,
-        "epochs": 4,
-        "scheduler": {"name": "constant"},
-        "callbacks": [{"name": "tensorboard"}],
-        "trainer": {"val_every": 2},
-    },
-    base=TINY_CONFIG,
-)
+CONFIG: dict[str, Any] = {
+    "seed": 1,
+    "epochs": 4,
+    "scheduler": {"name": "constant"},
+    "callbacks": [{"name": "tensorboard"}],
+    "trainer": {"val_every": 2},
+}
 
 
-def plugins() -> Any:
-    return plugin_manager(tiny_plugin, "tvae_tensorboard.plugin")
+def trainer_for(config: dict[str, Any], run_dir: Path | None = None) -> Trainer:
+    return tiny_trainer(config, ["tvae_tensorboard.plugin"], run_dir=run_dir)
 
 
 def test_flatten_config_keys_components_by_name() -> None:
@@ -50,8 +46,7 @@ def test_flatten_config_keys_components_by_name() -> None:
 
 
 def test_a_run_writes_epoch_scalars_hparams_and_the_projector(tmp_path: Path) -> None:
-    pm = plugins()
-    trainer = Trainer(build_config(CONFIG), plugins=pm, run_dir=tmp_path / "run")
+    trainer = trainer_for(CONFIG, tmp_path / "run")
     summary = trainer.fit()
     assert summary.status == "completed"
     folder = tmp_path / "run" / "tensorboard"
@@ -83,9 +78,8 @@ def test_a_run_writes_epoch_scalars_hparams_and_the_projector(tmp_path: Path) ->
 def test_hparams_hold_the_flattened_config(tmp_path: Path) -> None:
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    pm = plugins()
     config = {**CONFIG, "epochs": 2, "callbacks": [{"name": "tensorboard", "log_embedding": False}]}
-    Trainer(build_config(config), plugins=pm, run_dir=tmp_path / "run").fit()
+    trainer_for(config, tmp_path / "run").fit()
     acc = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     acc.Reload()
     content = acc.PluginTagToContent("hparams")
@@ -102,8 +96,7 @@ def test_hparams_hold_the_flattened_config(tmp_path: Path) -> None:
 def test_without_a_run_folder_it_writes_nothing(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    pm = plugins()
-    trainer = Trainer(build_config({**CONFIG, "epochs": 1}), plugins=pm)
+    trainer = trainer_for({**CONFIG, "epochs": 1})
     with caplog.at_level("WARNING", logger="tvae"):
         trainer.fit()
     assert "no folder" in caplog.text

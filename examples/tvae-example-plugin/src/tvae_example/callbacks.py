@@ -6,7 +6,7 @@ import csv
 from collections.abc import Mapping
 from typing import Any
 
-from tvae_core import Callback
+from tvae_core import Callback, RunContext
 
 
 class LrLogger(Callback):
@@ -28,10 +28,10 @@ class LrLogger(Callback):
         if "lr" in logs:
             self.history.append((epoch, float(logs["lr"])))
 
-    def on_fit_end(self, trainer: Any) -> None:
-        if trainer.run_dir is None:
+    def on_fit_end(self, run: RunContext) -> None:
+        if run.run_dir is None:  # no run folder, or not the main process
             return
-        with open(trainer.run_dir / self.filename, "w", newline="") as fh:
+        with open(run.run_dir / self.filename, "w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["epoch", "lr"])
             writer.writerows(self.history)

@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from tvae_core import RegisterFn, hookimpl
 
+from tvae_example import __version__
+
+__all__ = [
+    "__version__",
+    "tvae_register_callbacks",
+    "tvae_register_losses",
+    "tvae_register_metrics",
+]
+
 
 @hookimpl
 def tvae_register_losses(register: RegisterFn) -> None:

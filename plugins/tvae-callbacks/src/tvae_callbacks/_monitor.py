@@ -1,9 +1,10 @@
-"""Reading a monitored metric out of epoch logs, and deciding what counts as an improvement.
+"""The base of the callbacks that watch one metric: reading it, tracking its best value.
 
-Shared by the callbacks that watch one metric. Two spellings of a key are accepted because the
-seed guide logs ``val_loss`` by hand while the engine logs ``val/loss``: ``val_x`` and
-``val/x`` (likewise ``train_x`` and ``train/x``) name the same metric, and whichever is present
-in the logs is used.
+:class:`MonitorCallback` is shared by ``early_stopping``, ``checkpoint`` and
+``coverage_plateau``. Two spellings of a key are accepted because the seed guide logs
+``val_loss`` by hand while the engine logs ``val/loss``: ``val_x`` and ``val/x`` (likewise
+``train_x`` and ``train/x``) name the same metric, and whichever is present in the logs is
+used.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any, Literal
+
+from tvae_core import Callback, RunContext
 
 Mode = Literal["min", "max"]
 
@@ -80,3 +83,84 @@ def is_improvement(value: float, best: float | None, mode: Mode, min_delta: floa
     if mode == "min":
         return value < best - min_delta
     return value > best + min_delta
+
+
+class MonitorCallback(Callback):
+    """A callback watching ``monitor``: its best value, the epoch of it, epochs since.
+
+    Subclasses call :meth:`observe` with each epoch's logs; it updates ``best``,
+    ``best_epoch`` and ``wait`` (epochs that logged the metric without improving) and says
+    whether the value improved. The state key holds the monitor and mode, so two instances
+    watching different metrics keep their own state in a checkpoint; a resumed run that
+    watches another metric (or the other way) starts its bookkeeping afresh.
+
+    Args:
+        monitor: The metric's log key.
+        mode: ``min`` if lower is better, ``max`` if higher is better.
+        min_delta: An improvement must beat the best value by more than this.
+    """
+
+    def __init__(self, monitor: str, mode: Literal["min", "max"], min_delta: float) -> None:
+        check_non_negative("min_delta", min_delta)
+        self.monitor = monitor
+        self.mode = check_mode(mode)
+        self.min_delta = min_delta
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self._run: RunContext | None = None
+
+    @property
+    def state_key(self) -> str:
+        return self._state_key_from(monitor=self.monitor, mode=self.mode)
+
+    def on_fit_start(self, run: RunContext) -> None:
+        self._run = run
+
+    def on_fit_end(self, run: RunContext) -> None:
+        self._run = None
+
+    def improves(self, value: float) -> bool:
+        """Whether ``value`` beats the best so far (see :func:`is_improvement`)."""
+        return is_improvement(value, self.best, self.mode, self.min_delta)
+
+    def observe(self, epoch: int, logs: Mapping[str, Any]) -> tuple[str, float, bool] | None:
+        """``(key, value, improved)`` for this epoch's value, or None when it logged none."""
+        found = read_metric(self.monitor, logs)
+        if found is None:
+            return None
+        key, value = found
+        improved = self.improves(value)
+        if improved:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+        else:
+            self.wait += 1
+        return key, value, improved
+
+    def request_stop(self, reason: str) -> None:
+        """Ask the run to stop (inside ``tvae run``; a hand-written loop polls should_stop)."""
+        if self._run is not None:
+            self._run.control.request_stop(reason)
+
+    def monitor_state(self) -> dict[str, Any]:
+        """The bookkeeping to save: monitor, mode, best, best_epoch, wait."""
+        return {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+        }
+
+    def load_monitor_state(self, state: Mapping[str, Any]) -> bool:
+        """Restore :meth:`monitor_state` if it watched the same metric the same way."""
+        if (
+            state.get("monitor", self.monitor) != self.monitor
+            or state.get("mode", self.mode) != self.mode
+        ):
+            return False
+        best = state.get("best")
+        self.best = None if best is None else float(best)
+        self.best_epoch = state.get("best_epoch")
+        self.wait = int(state.get("wait", 0))
+        return True

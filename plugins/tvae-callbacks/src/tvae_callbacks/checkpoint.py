@@ -6,16 +6,12 @@ import logging
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 
-from tvae_callbacks._monitor import check_mode, check_non_negative, is_improvement, read_metric
-from tvae_callbacks._runtime import is_main_process
-from tvae_core import Callback
-
-if TYPE_CHECKING:
-    from tvae_core import Trainer
+from tvae_callbacks._monitor import MonitorCallback
+from tvae_core import RunContext, is_main_process
 
 _log = logging.getLogger("tvae.callbacks.checkpoint")
 
@@ -33,12 +29,12 @@ def _plain_config(config: Any) -> Any:
     raise TypeError(f"config must be a mapping or have to_dict(), found {type(config).__name__}")
 
 
-class CheckpointCallback(Callback):
+class CheckpointCallback(MonitorCallback):
     """Save checkpoints every ``save_interval`` epochs and whenever the monitored metric improves.
 
     Periodic files are ``epoch_XXXX.pt`` (XXXX = epochs completed), the best one ``best.pt``,
     written only on a finite improvement larger than ``min_delta``. Inside ``tvae run`` each
-    file is the core's full training state (``trainer.save_checkpoint``), written atomically
+    file is the core's full training state (``run.save_checkpoint``), written atomically
     into ``save_dir`` or the run's ``checkpoints/``. In a hand-written loop pass ``model=`` and
     ``optimizer=`` (or call :meth:`attach`) and each file is a dict with the seed guide's keys
     ``epoch`` (epochs completed), ``model_state_dict``, ``optimizer_state_dict`` and ``config``,
@@ -75,21 +71,15 @@ class CheckpointCallback(Callback):
             raise ValueError(f"save_interval must be >= 1 or None, found {save_interval}")
         if keep_last is not None and keep_last < 1:
             raise ValueError(f"keep_last must be >= 1 or None, found {keep_last}")
-        check_non_negative("min_delta", min_delta)
+        super().__init__(monitor, mode, min_delta)
         self.save_dir = Path(save_dir) if save_dir is not None else None
         self.save_interval = save_interval
         self.save_best = save_best
-        self.monitor = monitor
-        self.mode = check_mode(mode)
-        self.min_delta = min_delta
         self.keep_last = keep_last
         self.model = model
         self.optimizer = optimizer
         self.config = config
-        self.best: float | None = None
-        self.best_epoch: int | None = None
         self.periodic: list[str] = []
-        self._trainer: Trainer | None = None
         self._warned = False
 
     def attach(
@@ -109,16 +99,12 @@ class CheckpointCallback(Callback):
         """Where files go: ``save_dir``, else the run's ``checkpoints/``, else None."""
         if self.save_dir is not None:
             return self.save_dir
-        run_dir = getattr(self._trainer, "run_dir", None)
-        return Path(run_dir) / "checkpoints" if run_dir is not None else None
+        return self._run.checkpoint_dir if self._run is not None else None
 
-    def on_fit_start(self, trainer: Trainer) -> None:
-        self._trainer = trainer
-        if self.directory is None:
+    def on_fit_start(self, run: RunContext) -> None:
+        super().on_fit_start(run)
+        if self.directory is None and run.is_main:
             self._warn("the run has no folder and no save_dir was given")
-
-    def on_fit_end(self, trainer: Trainer) -> None:
-        self._trainer = None
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any]) -> None:
         done = epoch + 1
@@ -135,24 +121,20 @@ class CheckpointCallback(Callback):
                 self.periodic = previous
         if not self.save_best:
             return
-        found = read_metric(self.monitor, logs)
-        if found is None:
-            return
-        _, value = found
-        if is_improvement(value, self.best, self.mode, self.min_delta):
-            self.best, self.best_epoch = value, epoch
+        seen = self.observe(epoch, logs)
+        if seen is not None and seen[2]:
             self._save("best.pt", done, logs)
 
     def _save(self, filename: str, done: int, logs: Mapping[str, Any]) -> bool:
+        if not is_main_process(self._run):
+            return False
         directory = self.directory
         if directory is None:
             self._warn("the run has no folder and no save_dir was given")
             return False
-        if not is_main_process(self._trainer):
-            return False
         path = directory / filename
-        if self._trainer is not None:
-            self._trainer.save_checkpoint(path)
+        if self._run is not None:
+            self._run.save_checkpoint(path)
             return True
         if self.model is None:
             self._warn(
@@ -173,7 +155,7 @@ class CheckpointCallback(Callback):
         return True
 
     def _prune(self) -> None:
-        if self.keep_last is None or not is_main_process(self._trainer):
+        if self.keep_last is None or not is_main_process(self._run):
             return
         directory = self.directory
         while len(self.periodic) > self.keep_last:
@@ -189,20 +171,11 @@ class CheckpointCallback(Callback):
             warnings.warn(message, stacklevel=3)
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "monitor": self.monitor,
-            "mode": self.mode,
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-            "periodic": list(self.periodic),
-        }
+        return {**self.monitor_state(), "periodic": list(self.periodic)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.periodic = [str(p) for p in state.get("periodic", [])]
-        if state.get("monitor") == self.monitor and state.get("mode") == self.mode:
-            best = state.get("best")
-            self.best = None if best is None else float(best)
-            self.best_epoch = state.get("best_epoch")
+        self.load_monitor_state(state)
 
 
 def _is_number(value: Any) -> bool:

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tvae_callbacks._monitor import check_non_negative, read_metric
-from tvae_core import Callback
-
-if TYPE_CHECKING:
-    from tvae_core import Trainer
+from tvae_callbacks._monitor import MonitorCallback, check_non_negative, read_metric
 
 # Absorbs float rounding in differences such as 0.07 - 0.06.
 _EPS = 1e-12
 
 
-class CoveragePlateauCallback(Callback):
+class CoveragePlateauCallback(MonitorCallback):
     """Stop when coverage reaches ``threshold`` or gains less than ``min_improvement`` for ``patience`` epochs.
 
     Coverage is a fraction in [0, 1] (the share of operations decoded exactly); a finite
@@ -43,39 +39,32 @@ class CoveragePlateauCallback(Callback):
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"threshold must be a fraction in (0, 1], found {threshold!r}")
         check_non_negative("min_improvement", min_improvement)
+        super().__init__(monitor, "max", min_improvement)
         self.patience = patience
         self.threshold = threshold
         self.min_improvement = min_improvement
-        self.monitor = monitor
-        self.best: float | None = None
-        self.best_epoch: int | None = None
-        self.wait = 0
         self.stopped_epoch: int | None = None
         self.stop_reason: str | None = None
-        self._trainer: Trainer | None = None
 
-    def on_fit_start(self, trainer: Trainer) -> None:
-        self._trainer = trainer
-
-    def on_fit_end(self, trainer: Trainer) -> None:
-        self._trainer = None
+    def improves(self, value: float) -> bool:
+        # A gain of exactly min_improvement counts (``>=``), unlike min_delta elsewhere.
+        return math.isfinite(value) and (
+            self.best is None or value - self.best >= self.min_improvement - _EPS
+        )
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any]) -> None:
-        found = read_metric(self.monitor, logs)
-        if found is None or self.stopped_epoch is not None:
+        if self.stopped_epoch is not None:
             return
-        key, value = found
-        if math.isfinite(value) and not 0.0 <= value <= 1.0:
+        found = read_metric(self.monitor, logs)
+        if found is not None and math.isfinite(found[1]) and not 0.0 <= found[1] <= 1.0:
             raise ValueError(
-                f"CoveragePlateauCallback: {key} = {value:g} at epoch {epoch} is not a fraction "
-                "in [0, 1] (is it a percentage?)"
+                f"CoveragePlateauCallback: {found[0]} = {found[1]:g} at epoch {epoch} is not a "
+                "fraction in [0, 1] (is it a percentage?)"
             )
-        if math.isfinite(value) and (
-            self.best is None or value - self.best >= self.min_improvement - _EPS
-        ):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
-        else:
-            self.wait += 1
+        seen = self.observe(epoch, logs)
+        if seen is None:
+            return
+        key, value, _ = seen
         if math.isfinite(value) and value >= self.threshold:
             self._stop(
                 epoch,
@@ -96,24 +85,13 @@ class CoveragePlateauCallback(Callback):
 
     def _stop(self, epoch: int, reason: str) -> None:
         self.stopped_epoch, self.stop_reason = epoch, reason
-        if self._trainer is not None:
-            self._trainer.control.request_stop(reason)
+        self.request_stop(reason)
 
     def should_stop(self) -> bool:
         return self.stopped_epoch is not None
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "monitor": self.monitor,
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-            "wait": self.wait,
-        }
+        return self.monitor_state()
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if state.get("monitor", self.monitor) != self.monitor:
-            return
-        best = state.get("best")
-        self.best = None if best is None else float(best)
-        self.best_epoch = state.get("best_epoch")
-        self.wait = int(state.get("wait", 0))
+        self.load_monitor_state(state)

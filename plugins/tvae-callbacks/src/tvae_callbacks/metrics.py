@@ -7,13 +7,9 @@ import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tvae_callbacks._runtime import is_main_process
-from tvae_core import Callback
-
-if TYPE_CHECKING:
-    from tvae_core import Trainer
+from tvae_core import Callback, RunContext, is_main_process
 
 _log = logging.getLogger("tvae.callbacks.metrics")
 
@@ -52,26 +48,24 @@ class MetricsCallback(Callback):
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.step = 0
         self.epoch = 0
-        self._trainer: Trainer | None = None
+        self._run: RunContext | None = None
 
     @property
     def jsonl_path(self) -> Path | None:
         """The file this callback appends epochs to, or None when it writes none."""
         if self.log_dir is None:
             return None
-        run_dir = getattr(self._trainer, "run_dir", None)
+        run_dir = self._run.run_dir if self._run is not None else None
         if run_dir is not None and Path(run_dir).resolve() == self.log_dir.resolve():
             return None
         return self.log_dir / "metrics.jsonl"
 
-    def on_fit_start(self, trainer: Trainer) -> None:
-        self._trainer = trainer
-        step = getattr(trainer, "global_step", None)
-        if isinstance(step, int):
-            self.step = step
+    def on_fit_start(self, run: RunContext) -> None:
+        self._run = run
+        self.step = run.global_step
 
-    def on_fit_end(self, trainer: Trainer) -> None:
-        self._trainer = None
+    def on_fit_end(self, run: RunContext) -> None:
+        self._run = None
 
     def on_epoch_start(self, epoch: int) -> None:
         self.epoch = epoch
@@ -89,7 +83,7 @@ class MetricsCallback(Callback):
         values = {k: v for k, v in ((k, _as_float(logs[k])) for k in logs) if v is not None}
         self._emit(f"epoch {epoch} | {format_metrics(values)}")
         path = self.jsonl_path
-        if path is None or not is_main_process(self._trainer):
+        if path is None or not is_main_process(self._run):
             return
         record: dict[str, Any] = {"epoch": epoch, "step": self.step}
         record.update({k: v if math.isfinite(v) else None for k, v in values.items()})
@@ -98,7 +92,7 @@ class MetricsCallback(Callback):
             fh.write(json.dumps(record) + "\n")
 
     def _emit(self, line: str) -> None:
-        if not is_main_process(self._trainer):
+        if not is_main_process(self._run):
             return
         from tvae_core.logging import logging_configured, setup_logging
 

@@ -1,8 +1,15 @@
-"""The tvae plugin registering this package's callbacks (lazily: nothing heavy is imported)."""
+"""The tvae plugin module of tvae-callbacks: ``early_stopping``, ``checkpoint``, ``metrics``, ``coverage_plateau``.
+
+Factories are lazy ``"module:attribute"`` strings with descriptions, so listing components
+imports nothing heavy.
+"""
 
 from __future__ import annotations
 
+from tvae_callbacks import __version__
 from tvae_core import RegisterFn, hookimpl
+
+__all__ = ["__version__", "tvae_register_callbacks"]
 
 _PKG = "tvae_callbacks"
 

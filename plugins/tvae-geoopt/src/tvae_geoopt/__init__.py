@@ -19,10 +19,10 @@ from tvae_core import lazy_exports
 __version__ = "0.1.0"
 
 _LAZY = {
-    "RiemannianAdam": "tvae_geoopt._optimizers",
-    "RiemannianSGD": "tvae_geoopt._optimizers",
-    "SplitOptimizer": "tvae_geoopt._split",
-    "is_manifold_tensor": "tvae_geoopt._split",
+    "RiemannianAdam": "tvae_geoopt.optimizers",
+    "RiemannianSGD": "tvae_geoopt.optimizers",
+    "SplitOptimizer": "tvae_geoopt.split",
+    "is_manifold_tensor": "tvae_geoopt.split",
 }
 
 __all__ = ["RiemannianAdam", "RiemannianSGD", "SplitOptimizer", "__version__", "is_manifold_tensor"]
@@ -32,5 +32,5 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 
 if TYPE_CHECKING:
-    from tvae_geoopt._optimizers import RiemannianAdam, RiemannianSGD
-    from tvae_geoopt._split import SplitOptimizer, is_manifold_tensor
+    from tvae_geoopt.optimizers import RiemannianAdam, RiemannianSGD
+    from tvae_geoopt.split import SplitOptimizer, is_manifold_tensor

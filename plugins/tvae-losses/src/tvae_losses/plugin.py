@@ -1,15 +1,15 @@
-"""The tvae plugin module of tvae-losses: registers every loss lazily (no torch at import)."""
+"""The tvae plugin module of tvae-losses: ``reconstruction``, ``kl``, ``padic_ranking``, ``radial``, ``geodesic``.
+
+Factories are lazy ``"module:attribute"`` strings with descriptions, so listing components
+imports nothing heavy.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from tvae_core import RegisterFn, hookimpl
+from tvae_losses import __version__
 
-from tvae_core import hookimpl
-
-if TYPE_CHECKING:
-    from tvae_core import RegisterFn
-
-__all__ = ["tvae_register_losses"]
+__all__ = ["__version__", "tvae_register_losses"]
 
 _PKG = "tvae_losses"
 

@@ -58,6 +58,8 @@ class KL:
     """
 
     requires = frozenset({"outputs.mu", "outputs.logvar"})
+    # The run logs this term's weight as ``beta`` every epoch.
+    weight_log_key = "beta"
 
     def __init__(self, free_bits: float = 0.0) -> None:
         if free_bits < 0:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tvae_core import Callback, flatten_config, get_logger
-
-if TYPE_CHECKING:
-    from tvae_core import Trainer
+from tvae_core import Callback, RunContext, flatten_config, get_logger, is_main_process
 
 _log = get_logger("tvae.mlflow")
 
@@ -44,6 +42,15 @@ def _key(text: str) -> str:
     return _UNSAFE.sub("_", text)[:250]
 
 
+def _run_info(run_dir: Path) -> dict[str, Any]:
+    """The run folder's ``run.json`` (written before callbacks start), or nothing."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -55,8 +62,9 @@ class MlflowCallback(Callback):
     Parameters are the resolved config flattened to ``section.key`` paths (components by
     name: ``losses.kl.weight``), logged once at the start. Every finite value of each epoch's
     logs (``train/*``, ``val/*``, ``lr``, ``beta``) is a metric at step = the epoch index, as
-    in ``metrics.jsonl``. Tags hold tvae's version, each plugin's version, the seed, the run
-    folder, and at the end the status and stop reason. At the end the run folder's
+    in ``metrics.jsonl``. Tags hold tvae's version, each plugin's version (from the run
+    folder's ``run.json``), the seed, the run folder, and at the end the status and stop
+    reason. At the end the run folder's
     ``config.yaml``, ``run.json``, ``summary.json``, ``metrics.jsonl`` and plots (``*.png``,
     under ``plots/``; list ``mlflow`` after ``latent_plot`` to include its figures) are
     uploaded, and ``checkpoints/best.pt`` when asked. A resumed run goes on in the same
@@ -92,14 +100,12 @@ class MlflowCallback(Callback):
         self.run_id: str | None = None
         self.client: Any = None
         self._uri: str | None = None
-        self._trainer: Trainer | None = None
         self._failed_status: str | None = None
         self._warned = False
 
     # -- start -------------------------------------------------------------------------------
-    def on_fit_start(self, trainer: Trainer) -> None:
-        self._trainer = trainer
-        if not getattr(trainer, "is_main", True):
+    def on_fit_start(self, run: RunContext) -> None:
+        if not is_main_process(run):
             return
         from mlflow.tracking import MlflowClient
 
@@ -108,13 +114,13 @@ class MlflowCallback(Callback):
         if self.run_id is not None:  # resumed: the same MLflow run goes on
             self.client.update_run(self.run_id, status="RUNNING")
             return
-        run_dir = trainer.run_dir
+        run_dir = run.run_dir
         name = self.run_name or (Path(run_dir).name if run_dir is not None else None)
-        run = self.client.create_run(
-            self._experiment_id(), run_name=name, tags=self._start_tags(trainer)
+        created = self.client.create_run(
+            self._experiment_id(), run_name=name, tags=self._start_tags(run)
         )
-        self.run_id = run.info.run_id
-        self._log_params(flatten_config(trainer.config.to_dict()))
+        self.run_id = created.info.run_id
+        self._log_params(flatten_config(run.config))
 
     def _experiment_id(self) -> str:
         from mlflow.exceptions import MlflowException
@@ -130,24 +136,22 @@ class MlflowCallback(Callback):
                 raise
             return str(found.experiment_id)
 
-    def _start_tags(self, trainer: Trainer) -> dict[str, str]:
+    def _start_tags(self, run: RunContext) -> dict[str, str]:
         import tvae_core
 
         tags = {
             "tvae.version": tvae_core.__version__,
-            "tvae.seed": str(trainer.config.seed),
-            "tvae.world_size": str(getattr(trainer, "world_size", 1)),
+            "tvae.seed": str(run.config.seed),
+            "tvae.world_size": str(run.world_size),
         }
-        if trainer.run_dir is not None:
-            tags["tvae.run_dir"] = str(Path(trainer.run_dir).resolve())
-        for plugin, version in trainer.plugins.versions().items():
-            tags[_key(f"tvae.plugin.{plugin}")] = str(version)
+        if run.run_dir is not None:
+            tags["tvae.run_dir"] = str(Path(run.run_dir).resolve())
+            for plugin, version in _run_info(Path(run.run_dir)).get("plugins", {}).items():
+                tags[_key(f"tvae.plugin.{plugin}")] = str(version)
         tags.update({_key(k): str(v) for k, v in self.tags.items()})
         return tags
 
     def _log_params(self, flat: Mapping[str, Any]) -> None:
-        import json
-
         from mlflow.entities import Param
 
         try:
@@ -187,16 +191,16 @@ class MlflowCallback(Callback):
         self._failed_status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
 
     # -- end ---------------------------------------------------------------------------------
-    def on_fit_end(self, trainer: Trainer) -> None:
+    def on_fit_end(self, run: RunContext) -> None:
         if self.run_id is None:
             return
-        summary = getattr(trainer, "summary", None)
-        status = STATUS.get(getattr(summary, "status", ""), self._failed_status or "FINISHED")
+        summary = run.summary  # written before on_fit_end, summary.json too
+        status = STATUS.get(summary.status if summary else "", self._failed_status or "FINISHED")
         if summary is not None:
             self.client.set_tag(self.run_id, "tvae.status", summary.status)
             self.client.set_tag(self.run_id, "tvae.stop_reason", str(summary.stop_reason)[:5000])
-        if self.log_artifacts and trainer.run_dir is not None:
-            self._log_files(Path(trainer.run_dir))
+        if self.log_artifacts and run.run_dir is not None:
+            self._log_files(Path(run.run_dir))
         self.client.set_terminated(self.run_id, status=status)
 
     def _log_files(self, run_dir: Path) -> None:

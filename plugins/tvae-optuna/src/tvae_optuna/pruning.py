@@ -6,12 +6,10 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tvae_core import Callback
+from tvae_core import Callback, Control, RunContext
 
 if TYPE_CHECKING:
     import optuna
-
-    from tvae_core import Trainer
 
 
 class OptunaPruning(Callback):
@@ -36,10 +34,10 @@ class OptunaPruning(Callback):
         self.report = report
         self.pruned_at: int | None = None
         self.reported: dict[int, float] = {}
-        self._trainer: Trainer | None = None
+        self._control: Control | None = None
 
-    def on_fit_start(self, trainer: Trainer) -> None:
-        self._trainer = trainer
+    def on_fit_start(self, run: RunContext) -> None:
+        self._control = run.control
 
     def on_validation_end(self, epoch: int, logs: Mapping[str, float]) -> None:
         if not self.report or self.monitor not in logs or self.pruned_at is not None:
@@ -51,8 +49,8 @@ class OptunaPruning(Callback):
         self.reported[epoch] = value
         if self.trial.should_prune():
             self.pruned_at = epoch
-            if self._trainer is not None:
-                self._trainer.control.request_stop(
+            if self._control is not None:
+                self._control.request_stop(
                     f"pruned by Optuna at epoch {epoch} ({self.monitor} = {value:.6g})"
                 )
 

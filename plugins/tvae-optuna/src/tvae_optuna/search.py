@@ -76,8 +76,9 @@ def open_storage(url: str | None, folder: Path, heartbeat_s: int | None = 60) ->
             return RDBStorage(url, engine_kwargs=engine, **heartbeat)
     except Exception as exc:  # a bad URL, a missing driver, a server that does not answer
         raise ConfigError(
-            f"search.storage: Optuna cannot open {_shown(url)}: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}"
+            f"Optuna cannot open {_shown(url)}: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}",
+            where="search.storage",
         ) from None
 
 
@@ -99,7 +100,7 @@ def _make(kind: str, class_name: str, settings: Mapping[str, Any], module: Any) 
         return cls(**settings)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
-            f"search.{kind}: Optuna's {cls.__name__} rejected its settings: {exc}"
+            f"Optuna's {cls.__name__} rejected its settings: {exc}", where=f"search.{kind}"
         ) from None
 
 
@@ -182,8 +183,9 @@ class _Objective:
             if spec.metric not in source:
                 available = ", ".join(sorted(k for k in source if k.startswith("val/")))
                 raise ConfigError(
-                    f"{sweep.file}: search.metric: run {name} has no {spec.use} value of "
-                    f"{spec.metric!r} (it has: {available})"
+                    f"run {name} has no {spec.use} value of {spec.metric!r} (it has: {available})",
+                    where="search.metric",
+                    source=str(sweep.file),
                 )
             values.append(float(source[spec.metric]))
         value = sum(values) / len(values)
@@ -251,20 +253,26 @@ def run_search(
     """Run (or join, with ``worker``) the sweep's study; its summary for ``results.json``."""
     spec = parse_search(sweep.search or {}, str(sweep.file))
     for path, space in spec.params.items():
-        sweep.check({path: space.example()}, f" (search.params.{path})")
+        sweep.check({path: space.example()}, f"search.params.{path}")
     direction = spec.direction
     if direction is None:
         higher = sweep.direction(spec.metric)
         if higher is None:
             raise ConfigError(
-                f"{sweep.file}: search.metric: {spec.metric!r} declares no direction (a constant "
-                "or bookkeeping key); name a metric, or give search.direction: maximize|minimize"
+                f"{spec.metric!r} declares no direction (a constant or bookkeeping key)",
+                where="search.metric",
+                source=str(sweep.file),
+                hint="name a metric, or give search.direction: maximize|minimize",
             )
         direction = "maximize" if higher else "minimize"
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from here
     index_env = os.environ.get(WORKER_INDEX_ENV)
     worker_index = int(index_env) if index_env is not None else (None if worker else 0)
-    storage = open_storage(spec.storage, sweep.folder, spec.heartbeat_s)
+    try:
+        storage = open_storage(spec.storage, sweep.folder, spec.heartbeat_s)
+        sampler, pruner = _sampler(spec, worker_index), _pruner(spec)
+    except ConfigError as exc:
+        raise exc.locate(source=str(sweep.file)) from None
     shown = (
         _shown(spec.storage)
         if spec.storage
@@ -275,14 +283,17 @@ def run_search(
         storage=storage,
         study_name=study_name,
         direction=direction,
-        sampler=_sampler(spec, worker_index),
-        pruner=_pruner(spec),
+        sampler=sampler,
+        pruner=pruner,
         load_if_exists=True,
     )
     if study.direction.name.lower() != direction:
         raise ConfigError(
-            f"{sweep.file}: search: study {study_name!r} in {shown} was made to "
-            f"{study.direction.name.lower()}, not to {direction}; name another study (search.study)"
+            f"study {study_name!r} in {shown} was made to "
+            f"{study.direction.name.lower()}, not to {direction}",
+            where="search",
+            source=str(sweep.file),
+            hint="name another study (search.study)",
         )
     objective = _Objective(sweep, spec, study_name)
     if worker or spec.workers == 1:

@@ -160,8 +160,8 @@ def parse_search(data: Mapping[str, Any], where: str) -> SearchSpec:
                 if close
                 else f"; expected one of: {', '.join(known)}"
             )
-            raise ConfigError(f"{where}: {path}: unknown key {key!r}{hint}") from None
+            raise ConfigError(f"unknown key {key!r}{hint}", where=path, source=where) from None
         if err["type"] == "missing":
-            raise ConfigError(f"{where}: {path}: required key is missing") from None
+            raise ConfigError("required key is missing", where=path, source=where) from None
         message = str(err["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{where}: {path}: {message}") from None
+        raise ConfigError(message, where=path, source=where) from None

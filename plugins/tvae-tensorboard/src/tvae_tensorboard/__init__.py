@@ -11,14 +11,29 @@
   metrics, its hyperparameters and the latent embedding (projector) to
   ``<run_dir>/tensorboard``.
 
-Neither imports torch or tensorboard until it writes.
+Names are imported on first use; neither imports torch or tensorboard until it writes.
 """
 
 from __future__ import annotations
 
-from tvae_tensorboard.buffer import MetricsBuffer
-from tvae_tensorboard.callback import TensorBoardCallback, flatten_config
+from typing import TYPE_CHECKING
+
+from tvae_core import lazy_exports
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "MetricsBuffer": "tvae_tensorboard.buffer",
+    "TensorBoardCallback": "tvae_tensorboard.callback",
+    "flatten_config": "tvae_tensorboard.callback",
+}
+
 __all__ = ["MetricsBuffer", "TensorBoardCallback", "__version__", "flatten_config"]
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
+
+
+if TYPE_CHECKING:
+    from tvae_tensorboard.buffer import MetricsBuffer
+    from tvae_tensorboard.callback import TensorBoardCallback, flatten_config

@@ -4,81 +4,38 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tvae_core import Callback
+from tvae_core import Callback, RunContext, is_main_process
+from tvae_core import flatten_config as core_flatten_config
 from tvae_tensorboard.buffer import MetricsBuffer
 
 if TYPE_CHECKING:
     import torch
-
-    from tvae_core import Trainer
 
 _log = logging.getLogger("tvae.tensorboard")
 
 HParamValue = bool | int | float | str
 
 
-def _plain(config: Any) -> Any:
-    if hasattr(config, "to_dict"):
-        return config.to_dict()
-    if hasattr(config, "model_dump"):
-        return config.model_dump(mode="json")
-    return config
-
-
-def flatten_config(config: Any, prefix: str = "") -> dict[str, HParamValue]:
+def flatten_config(config: Any) -> dict[str, HParamValue]:
     """A config as flat ``a.b.c`` keys with bool/int/float/str values, for the HParams dashboard.
 
-    Lists of components (mappings with a unique ``name``) are keyed by name:
-    ``losses: [{name: kl, weight: 0.5}]`` gives ``losses.kl.weight = 0.5``, and a component
-    without settings gives ``losses.kl = True``. Other lists become one string.
+    The keys are :func:`tvae_core.flatten_config`'s (components by name:
+    ``losses: [{name: kl, weight: 0.5}]`` gives ``losses.kl.weight = 0.5``, a component
+    without settings ``losses.kl = True``); values HParams cannot hold (lists, None, empty
+    mappings) become their text.
     """
-    config = _plain(config)
-    out: dict[str, HParamValue] = {}
-    if isinstance(config, Mapping):
-        for key, value in config.items():
-            out.update(flatten_config(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(config, (list, tuple)):
-        names = [c.get("name") for c in config if isinstance(c, Mapping)]
-        if (
-            config
-            and len(names) == len(config)
-            and all(isinstance(n, str) for n in names)
-            and len(set(names)) == len(names)
-        ):
-            for item in config:
-                rest = {k: v for k, v in item.items() if k != "name"}
-                key = f"{prefix}.{item['name']}"
-                if rest:
-                    out.update(flatten_config(rest, key))
-                else:
-                    out[key] = True
-            return out
-        out[prefix] = str(list(config))
-        return out
-    if config is None:
-        out[prefix] = "None"
-    elif isinstance(config, (bool, int, float, str)):
-        out[prefix] = config
-    else:
-        out[prefix] = str(config)
-    return out
+    return {key: _hparam(value) for key, value in core_flatten_config(config).items()}
 
 
-def _is_main(trainer: Any) -> bool:
-    rank = getattr(trainer, "rank", None)
-    if isinstance(rank, int):
-        return rank == 0
-    dist = sys.modules.get("torch.distributed")
-    if dist is not None and dist.is_available() and dist.is_initialized():
-        return int(dist.get_rank()) == 0
-    return True
+def _hparam(value: Any) -> HParamValue:
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 class TensorBoardCallback(Callback):
@@ -118,15 +75,13 @@ class TensorBoardCallback(Callback):
         self.buffer: MetricsBuffer | None = None
         self.last_logs: dict[str, float] = {}
         self.timings_s: dict[str, float] = {"epochs": 0.0, "fit_end": 0.0}
-        self._trainer: Trainer | None = None
 
-    def on_fit_start(self, trainer: Trainer) -> None:
-        self._trainer = trainer
-        if not _is_main(trainer):
+    def on_fit_start(self, run: RunContext) -> None:
+        if not is_main_process(run):
             return
         folder = self.log_dir
-        if folder is None and getattr(trainer, "run_dir", None) is not None:
-            folder = Path(trainer.run_dir) / "tensorboard"  # type: ignore[arg-type]
+        if folder is None and run.run_dir is not None:
+            folder = run.run_dir / "tensorboard"
         if folder is None:
             _log.warning(
                 "tensorboard: the run has no folder and no log_dir was given; writing nothing"
@@ -148,26 +103,25 @@ class TensorBoardCallback(Callback):
         self.buffer.flush()
         self.timings_s["epochs"] += time.perf_counter() - t0
 
-    def on_fit_end(self, trainer: Trainer) -> None:
+    def on_fit_end(self, run: RunContext) -> None:
         if self.buffer is None:
             return
         t0 = time.perf_counter()
         try:
             self.buffer.flush()
             if self.log_hparams:
-                self._write_hparams(trainer)
+                self._write_hparams(run)
             if self.log_embedding:
-                self._write_embedding(trainer)
+                self._write_embedding(run)
         finally:
             self.buffer.close()
             self.buffer = None
-            self._trainer = None
             self.timings_s["fit_end"] = time.perf_counter() - t0
 
-    def _write_hparams(self, trainer: Trainer) -> None:
+    def _write_hparams(self, run: RunContext) -> None:
         from torch.utils.tensorboard.summary import hparams
 
-        params = flatten_config(getattr(trainer, "config", None) or {})
+        params = flatten_config(run.config)
         metrics = {
             k: v for k, v in self.last_logs.items() if k.startswith("val/") and math.isfinite(v)
         }
@@ -180,8 +134,8 @@ class TensorBoardCallback(Callback):
         for summary in hparams(params, metrics):
             file_writer.add_summary(summary)
 
-    def _write_embedding(self, trainer: Trainer) -> None:
-        outputs, batch = trainer.evaluate()
+    def _write_embedding(self, run: RunContext) -> None:
+        outputs, batch = run.evaluate()
         mat = outputs.get(self.embedding_key)
         if mat is None or mat.dim() != 2:
             _log.warning(
@@ -204,7 +158,7 @@ class TensorBoardCallback(Callback):
             mat.detach().float().cpu().numpy(),
             {k: v.detach().cpu().tolist() for k, v in columns.items()},
             tag=self.embedding_key,
-            step=int(getattr(trainer, "epoch", 0) or 0),
+            step=run.epoch,
         )
 
 

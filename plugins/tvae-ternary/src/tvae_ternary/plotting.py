@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from tvae_core import PluginManager, Trainer
+    from tvae_core import PluginManager, RunContext
 
 _log = logging.getLogger("tvae.ternary.plotting")
 
@@ -311,7 +311,7 @@ class LatentPlotCallback(Callback):
         self.val_logs: dict[str, float] = {}
         self.written: list[Path] = []
         self.timings_s: dict[str, float] = {"epochs": 0.0, "fit_end": 0.0}
-        self._trainer: Trainer | None = None
+        self._trainer: RunContext | None = None
 
     def _folder(self) -> Path | None:
         trainer = self._trainer
@@ -320,7 +320,7 @@ class LatentPlotCallback(Callback):
         run_dir = getattr(trainer, "run_dir", None)
         return Path(run_dir) if run_dir is not None else None
 
-    def on_fit_start(self, trainer: Trainer) -> None:
+    def on_fit_start(self, trainer: RunContext) -> None:
         self._trainer = trainer
         if getattr(trainer, "rank", 0) == 0 and getattr(trainer, "run_dir", None) is None:
             _log.warning("latent_plot: the run has no folder; drawing nothing")
@@ -344,7 +344,7 @@ class LatentPlotCallback(Callback):
         self._draw_latent(folder / f"{stem}_epoch_{epoch + 1:04d}.png", f"epoch {epoch + 1}")
         self.timings_s["epochs"] += time.perf_counter() - t0
 
-    def on_fit_end(self, trainer: Trainer) -> None:
+    def on_fit_end(self, trainer: RunContext) -> None:
         folder = self._folder()
         if folder is None:
             return

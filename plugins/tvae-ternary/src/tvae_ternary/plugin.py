@@ -1,20 +1,18 @@
 """The tvae plugin module of tvae-ternary.
 
-Registers the ``ternary_ops`` dataset, the ``ternary_vae`` model, the four domain metrics,
-the ``latent_plot`` callback and the ``tvae plot`` command. Factories are lazy import strings,
-so listing components imports neither torch nor geoopt nor matplotlib.
+Registers the ``ternary_ops`` dataset, the ``ternary_vae`` model, the domain metrics, the
+``latent_plot`` callback and the commands ``tvae plot`` and ``tvae export``. Factories are
+lazy ``"module:attribute"`` strings with descriptions, so listing components imports nothing
+heavy (neither torch nor geoopt nor matplotlib).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from tvae_core import hookimpl
-
-if TYPE_CHECKING:
-    from tvae_core import RegisterFn
+from tvae_core import RegisterFn, hookimpl
+from tvae_ternary import __version__
 
 __all__ = [
+    "__version__",
     "tvae_add_commands",
     "tvae_register_callbacks",
     "tvae_register_datasets",
@@ -78,6 +76,9 @@ def tvae_register_callbacks(register: RegisterFn) -> None:
 
 @hookimpl
 def tvae_add_commands(app: object) -> None:
+    from tvae_ternary.export import register_export_command
+
+    register_export_command(app)
     try:
         from tvae_ternary.plotting import register_plot_command
     except ImportError:  # plotting is optional; the rest of the plugin works without it

@@ -1,0 +1,127 @@
+"""``tvae export``: every operation of a trained run, the train/held-out flag, which checkpoint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from tvae_ternary.export import export_run
+
+from tvae_core import PluginManager, UsageError, hookimpl
+from tvae_core.testing import TinyTernaryData, plugin_manager, tiny_plugin, tiny_trainer
+
+PLUGINS = ["tvae_ternary.plugin", "tvae_losses.plugin", "tvae_callbacks.plugin"]
+CONFIG = {
+    "epochs": 3,
+    "data": {"name": "ternary_ops", "n_trits": 3, "batch_size": 9, "val_fraction": 0.25},
+    "model": {"name": "ternary_vae", "latent_dim": 2, "hidden_dims": [16]},
+    "losses": [{"name": "reconstruction"}],
+    "metrics": ["coverage"],
+    "callbacks": [{"name": "checkpoint", "save_interval": 1, "monitor": "val/loss"}],
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("export") / "run"
+    summary = tiny_trainer(CONFIG, PLUGINS, run_dir=folder).fit()
+    assert summary.status == "completed"
+    return folder
+
+
+def _pm() -> PluginManager:
+    return PluginManager(PLUGINS, autoload=False)
+
+
+def test_every_operation_with_its_train_flag(run: Path, tmp_path: Path) -> None:
+    done = export_run(run, tmp_path / "e.npz", plugins=_pm())
+    data = np.load(done.path)
+    assert list(data["index"]) == list(range(27))  # all of them, held-out ones included
+    assert data["z"].shape == (27, 2) and data["recon"].shape == (27, 3)
+    assert data["train"].dtype == bool
+    assert int((~data["train"]).sum()) == 7  # ceil(0.25 * 27) held out by the split
+    assert done.rows == 27 and done.train_rows == 20
+    assert list(data["valuation"][:4]) == [3, 0, 0, 1]
+    assert float(data["curvature"]) == pytest.approx(1.0)
+
+
+def test_the_train_flag_is_the_datasets_split(run: Path, tmp_path: Path) -> None:
+    from tvae_core import model_from_checkpoint
+
+    data = np.load(export_run(run, tmp_path / "e.npz", plugins=_pm()).path)
+    trainer, _ = model_from_checkpoint(run, _pm())
+    held_out = set(trainer.dataset.eval_tensors["index"].tolist())
+    assert {i for i, t in enumerate(data["train"]) if not t} == held_out
+
+
+def test_last_is_the_default_and_best_or_a_file_can_be_asked_for(run: Path, tmp_path: Path) -> None:
+    last = export_run(run, tmp_path / "a.npz", plugins=_pm())
+    assert (last.checkpoint.name, last.epoch) == ("last.pt", 3)
+    best = export_run(run, tmp_path / "b.npz", checkpoint="best", plugins=_pm())
+    assert best.checkpoint.name == "best.pt"
+    first = export_run(run, tmp_path / "c.npz", checkpoint="epoch_0001.pt", plugins=_pm())
+    assert first.epoch == 1
+    assert not np.array_equal(np.load(first.path)["z"], np.load(last.path)["z"])
+    assert "exported 27 operations (20 trained on, 7 held out)" in last.describe()
+    assert f"from {last.checkpoint} (epoch 3) to {last.path}" in last.describe()
+
+
+def test_by_default_it_writes_into_the_run_folder(run: Path) -> None:
+    assert export_run(run, plugins=_pm()).path == run / "embeddings.npz"
+
+
+class Untyped(TinyTernaryData):
+    """The tiny operations under a dataset that does not say it is a ternary space."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        del self.n_trits
+
+    def model_context(self) -> dict[str, int]:
+        return {"input_dim": 27}
+
+
+class UntypedPlugin:
+    __name__ = "untyped_plugin"
+
+    @hookimpl
+    def tvae_register_datasets(self, register: Any) -> None:
+        register("untyped", Untyped)
+
+
+def test_a_run_of_another_dataset_is_refused(tmp_path: Path) -> None:
+    run = tmp_path / "other"
+    plugin = UntypedPlugin()
+    tiny_trainer({"epochs": 1, "data": {"name": "untyped"}}, [plugin], run_dir=run).fit()
+    with pytest.raises(UsageError, match="is not a space of ternary operations"):
+        export_run(run, plugins=plugin_manager(tiny_plugin, plugin))
+
+
+def test_the_command_prints_what_it_exported(run: Path, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TVAE_")}
+    out = tmp_path / "cli.npz"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tvae_core",
+            "export",
+            str(run),
+            "--checkpoint",
+            "best",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("exported 27 operations") and "best.pt" in done.stdout
+    assert out.is_file()

@@ -1,0 +1,164 @@
+"""The run configuration's schema: its sections, their keys, types and defaults.
+
+A component is a mapping with a ``name`` and its own settings (a bare string is short for
+``{name: ...}``); those settings are checked against the component's own schema when the
+run is resolved against the installed plugins (:mod:`tvae_core._engine.build`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: Max gradient norm the trainer clips to unless ``trainer.grad_clip`` says otherwise.
+DEFAULT_GRAD_CLIP = 1.0
+
+Precision = Literal["32", "bf16-mixed", "16-mixed"]
+
+# The seed guide's name for a setting.
+_SETTING_ALIASES = {"learning_rate": "lr"}
+
+
+class ComponentConfig(BaseModel):
+    """A component: its registered ``name`` and its settings (checked by its own schema)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        return value
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Everything but ``name`` (and a loss's ``weight``, which the registry owns)."""
+        return {k: v for k, v in (self.model_extra or {}).items() if k != "weight"}
+
+    def __getattr__(self, item: str) -> Any:
+        try:
+            extra = object.__getattribute__(self, "__pydantic_extra__") or {}
+        except AttributeError:
+            extra = {}
+        key = _SETTING_ALIASES.get(item, item)
+        if key in extra:
+            return extra[key]
+        return super().__getattr__(item)  # type: ignore[misc]
+
+
+class LossConfig(ComponentConfig):
+    """A loss term: a component plus its ``weight`` in the total."""
+
+    weight: float = Field(1.0, ge=0.0)
+
+    @field_validator("weight")
+    @classmethod
+    def _finite_weight(cls, value: float) -> float:
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("weight must be a finite number")
+        return value
+
+
+class TrainerConfig(BaseModel):
+    """How the loop runs: device, precision, clipping, cadence of validation and saving."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
+    precision: Precision = "32"
+    grad_clip: float | None = Field(DEFAULT_GRAD_CLIP, gt=0)
+    val_every: int = Field(1, ge=1, description="validate every k epochs (and after the last)")
+    checkpoint_every: int = Field(1, ge=1, description="write checkpoints/last.pt every k epochs")
+    out_dir: str = "runs"
+    on_nonfinite: Literal["stop", "skip"] = Field(
+        "stop",
+        description="a non-finite loss or gradient stops the run, or skips its step (on an "
+        "accelerator, skip checks every step: one host-device sync per step)",
+    )
+    compile: bool = False
+    progress: bool = True
+    num_threads: int | None = Field(None, ge=1, le=4096)  # more is a typo, not a machine
+
+
+class PluginsConfig(BaseModel):
+    """Plugin requirements of the run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    required: list[str] = Field(default_factory=list)
+
+
+class RunConfig(BaseModel):
+    """A whole run. ``load_config`` builds one; attributes mirror the file's sections."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    seed: int = Field(0, ge=0, lt=2**63, strict=True)
+    epochs: int = Field(100, ge=1, le=10_000_000, strict=True)
+    data: ComponentConfig
+    model: ComponentConfig
+    optimizer: ComponentConfig
+    scheduler: ComponentConfig | None = None
+    losses: list[LossConfig] = Field(min_length=1)
+    metrics: list[ComponentConfig] = Field(default_factory=list)
+    callbacks: list[ComponentConfig] = Field(default_factory=list)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (the resolved file's content), as stored in checkpoints."""
+        return self.model_dump(mode="json", exclude_none=False)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    # The seed guide's views of the config ------------------------------------------------
+    @property
+    def geometry(self) -> _GeometryView:
+        """``config.geometry.latent_dim`` / ``.curvature``: the model's latent settings."""
+        return _GeometryView(self.model)
+
+    @property
+    def loss_weights(self) -> _LossWeights:
+        """``config.loss_weights.<term>``: read or set a loss term's weight.
+
+        ``<term>`` is a term's name, or the last ``_``-separated part of exactly one term's
+        name: ``loss_weights.ranking`` is the weight of ``padic_ranking`` (the seed guide's
+        spelling).
+        """
+        return _LossWeights(self)
+
+
+class _GeometryView:
+    def __init__(self, model: ComponentConfig) -> None:
+        self._model = model
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self._model, item)
+
+
+class _LossWeights:
+    def __init__(self, config: RunConfig) -> None:
+        object.__setattr__(self, "_config", config)
+
+    def _find(self, name: str) -> LossConfig:
+        config: RunConfig = object.__getattribute__(self, "_config")
+        exact = [loss for loss in config.losses if loss.name == name]
+        short = [loss for loss in config.losses if loss.name.rpartition("_")[2] == name]
+        if exact or len(short) == 1:
+            return (exact or short)[0]
+        terms = ", ".join(loss.name for loss in config.losses)
+        if short:
+            raise AttributeError(f"loss term {name!r} is ambiguous (terms: {terms})")
+        raise AttributeError(f"the config has no loss term {name!r} (terms: {terms})")
+
+    def __getattr__(self, name: str) -> float:
+        return self._find(name).weight
+
+    def __setattr__(self, name: str, value: float) -> None:
+        self._find(name).weight = float(value)

@@ -1,0 +1,114 @@
+"""Evaluation: the model's outputs over the whole evaluation set, its losses and its metrics.
+
+Metrics see the evaluation set at once (outputs and batches concatenated, model in eval
+mode, no gradient, no autocast: metrics rank radii and distances, which bf16/fp16 outputs
+would tie). One pass per step count is kept, so a callback's ``evaluate()`` after
+validation costs nothing.
+
+Evaluation draws its random numbers (a sampled loss term or metric) from its own stream,
+seeded with the run's seed at every pass: its values are a function of the weights (``tvae
+evaluate`` reproduces a run's ``val/*`` from its checkpoint), and the training stream does
+not depend on how often the run validates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from tvae_core._engine.build import RunParts
+from tvae_core._engine.records import BestMetrics
+from tvae_core._errors import TrainingError, describe
+from tvae_core._plugins.interfaces import VAL_PREFIX
+
+Tensors = dict[str, torch.Tensor]
+
+
+class Evaluator:
+    """Evaluates one run's model on its dataset; results are cached per global step.
+
+    ``seed`` seeds evaluation's own random stream (on the CPU and on ``device``).
+    """
+
+    def __init__(
+        self,
+        parts: RunParts,
+        best: BestMetrics,
+        *,
+        seed: int = 0,
+        device: torch.device | None = None,
+    ) -> None:
+        self.parts = parts
+        self.best = best
+        self.seed = seed
+        self.device = device if device is not None else torch.device("cpu")
+        self._cache: tuple[int, Tensors, Tensors] | None = None
+
+    def _pass(self, step: int) -> tuple[Tensors, Tensors, dict[str, torch.Tensor]]:
+        """Outputs and batch over the whole eval set, and the eval set's mean loss terms."""
+        model, losses = self.parts.model, self.parts.losses
+        was_training = model.training
+        model.eval()
+        outs: dict[str, list[torch.Tensor]] = {}
+        batches: dict[str, list[torch.Tensor]] = {}
+        sums: dict[str, Any] = {}
+        count = 0
+        # fork_rng saves and restores the CPU stream and the accelerator's of ``devices``.
+        accelerator = self.device.type if self.device.type != "cpu" else "cuda"
+        devices = [self.device] if self.device.type != "cpu" else []
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices, device_type=accelerator):
+                torch.manual_seed(self.seed)
+                for batch in self.parts.dataset.eval_batches():
+                    outputs = model(batch)
+                    result = losses.compose(outputs, batch)
+                    n = len(next(iter(batch.values())))
+                    count += n
+                    for name, term in result.terms.items():
+                        sums[name] = sums.get(name, 0) + term.value.detach().float() * n
+                    sums["loss"] = sums.get("loss", 0) + result.total.detach().float() * n
+                    for k, v in outputs.items():
+                        if isinstance(v, torch.Tensor) and v.dim() > 0 and len(v) == n:
+                            outs.setdefault(k, []).append(v.detach())
+                        elif isinstance(v, torch.Tensor):
+                            outs.setdefault(k, [v.detach()])
+                    for k, v in batch.items():
+                        batches.setdefault(k, []).append(v)
+        finally:
+            model.train(was_training)
+        cat_out = {k: (torch.cat(v) if v[0].dim() > 0 else v[0]) for k, v in outs.items()}
+        cat_batch = {k: torch.cat(v) for k, v in batches.items()}
+        self._cache = (step, cat_out, cat_batch)
+        return cat_out, cat_batch, {k: v / max(count, 1) for k, v in sums.items()}
+
+    def evaluate(self, step: int) -> tuple[Tensors, Tensors]:
+        """The model's outputs (eval mode, posterior means) over the eval set, and that set."""
+        if self._cache is not None and self._cache[0] == step:
+            return self._cache[1], self._cache[2]
+        outputs, batch, _ = self._pass(step)
+        return outputs, batch
+
+    def validate(self, step: int) -> dict[str, float]:
+        """``val/loss``, ``val/<term>`` and every metric over the eval set."""
+        outputs, batch, means = self._pass(step)
+        logs = {f"{VAL_PREFIX}{k}": float(v) for k, v in means.items()}
+        for name, metric in self.parts.metrics.items():
+            try:
+                value = metric(outputs, batch)
+            except Exception as exc:
+                planned = self.parts.component_of("metrics", name)
+                raise TrainingError(
+                    f"raised {describe(exc)}",
+                    where=planned.where,
+                    component=planned.component.label,
+                    plugin=planned.component.origin,
+                ) from exc
+            if isinstance(value, Mapping):
+                keys = [f"{VAL_PREFIX}{k}" for k in value]
+                logs.update({key: float(v) for key, v in zip(keys, value.values(), strict=True)})
+                self.best.learn(name, keys)
+            else:
+                logs[f"{VAL_PREFIX}{name}"] = float(value)
+        return logs

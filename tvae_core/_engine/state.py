@@ -1,0 +1,98 @@
+"""A run's state in a checkpoint: what is saved after an epoch and restored on ``--resume``.
+
+The checkpoint layout is documented in :mod:`tvae_core._run.checkpoint`; restoring is
+strict: weights that do not fit the model, or optimizer state that does not fit the
+optimizer, are a :class:`tvae_core.CheckpointError`, never a silent partial load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tvae_core._config.schema import RunConfig
+from tvae_core._engine.build import RunParts
+from tvae_core._engine.environment import rng_state, set_rng_state
+from tvae_core._engine.records import BestMetrics
+from tvae_core._errors import CheckpointError
+from tvae_core._plugins.interfaces import CallbackList
+from tvae_core._run.checkpoint import FORMAT_VERSION, check_run_checkpoint, load_model_state
+from tvae_core._version import __version__
+
+
+@dataclass
+class Counters:
+    """How far a run is: completed epochs, optimizer steps, the best metrics so far."""
+
+    best: BestMetrics
+    epoch: int = 0
+    global_step: int = 0
+    last_logs: dict[str, float] = field(default_factory=dict)
+
+
+def capture(
+    parts: RunParts,
+    callbacks: CallbackList,
+    counters: Counters,
+    config: RunConfig,
+    plugin_versions: Mapping[str, str | None],
+) -> dict[str, Any]:
+    """The full checkpoint of the run at the last completed epoch (callbacks add theirs)."""
+    ckpt: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "epoch": counters.epoch,
+        "global_step": counters.global_step,
+        "model_state_dict": parts.model.state_dict(),
+        "optimizer_state_dict": parts.optimizer.state_dict(),
+        "scheduler_state_dict": parts.scheduler.state_dict()
+        if parts.scheduler is not None
+        else None,
+        "loss_weights": parts.losses.weights,
+        "callbacks": callbacks.state_dict(),
+        "rng": rng_state(),
+        "best": dict(counters.best.value),
+        "best_epoch": dict(counters.best.epoch),
+        "config": config.to_dict(),
+        "plugins": dict(plugin_versions),
+        "tvae_version": __version__,
+        "torch_version": str(torch.__version__),
+    }
+    callbacks.on_save_checkpoint(ckpt)
+    return ckpt
+
+
+def restore(
+    ckpt: Mapping[str, Any],
+    path: str | Path,
+    parts: RunParts,
+    callbacks: CallbackList,
+    counters: Counters,
+) -> None:
+    """Restore what :func:`capture` saved, strictly; then tell the callbacks."""
+    check_run_checkpoint(ckpt, path)
+    load_model_state(parts.model, ckpt["model_state_dict"], path)
+    try:
+        parts.optimizer.load_state_dict(ckpt["optimizer_state_dict"])
+        if parts.scheduler is not None and ckpt.get("scheduler_state_dict") is not None:
+            parts.scheduler.load_state_dict(ckpt["scheduler_state_dict"])
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"the optimizer or scheduler state does not fit: {exc}", source=str(path)
+        ) from None
+    parts.losses.load_state_dict({"weights": ckpt.get("loss_weights", {})})
+    callbacks.load_state_dict(ckpt.get("callbacks", {}))
+    if "rng" in ckpt:
+        set_rng_state(ckpt["rng"])
+    counters.epoch = int(ckpt["epoch"])
+    counters.global_step = int(ckpt.get("global_step", 0))
+    # Keys declared to have no best (a ceiling) keep none, whatever an older version saved.
+    constants = counters.best.constants()
+    counters.best.value = {k: v for k, v in ckpt.get("best", {}).items() if k not in constants}
+    counters.best.epoch = {
+        k: v for k, v in ckpt.get("best_epoch", {}).items() if k not in constants
+    }
+    callbacks.on_load_checkpoint(ckpt)

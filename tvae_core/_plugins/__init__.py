@@ -1,0 +1,1 @@
+"""The plugin layer: hooks, component contracts and interfaces, the registry, plugin loading."""

@@ -1,0 +1,1 @@
+"""The run folder on disk: atomic writes, the folder's files, checkpoints and how to find them."""

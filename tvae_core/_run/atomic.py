@@ -1,0 +1,96 @@
+"""The one way tvae replaces a file: write a temporary file beside it, fsync, rename.
+
+A reader sees the previous file or the complete new one, never a part; a failed write (a
+full disk) leaves the previous file as it was and no temporary file behind. Checkpoints,
+``config.yaml``, ``run.json`` and ``summary.json`` are all written through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from tvae_core._errors import TrainingError
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None], *, what: str = "") -> Path:
+    """Replace ``path`` with what ``write(binary_file)`` writes, atomically.
+
+    ``what`` names the kind of file in the error (``checkpoint``); an OSError becomes a
+    one-line :class:`TrainingError` naming the file.
+    """
+    target = Path(path)
+    label = f"{what} " if what else ""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise TrainingError(f"cannot write {label}{target}: {exc.strerror or exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # a half-written temp file must not eat a full disk
+        if isinstance(exc, OSError):
+            intact = f"; the previous {what} there is intact" if what else ""
+            raise TrainingError(
+                f"cannot write {label}{target}: {exc.strerror or exc}{intact}"
+            ) from None
+        raise
+    _fsync_dir(target.parent)
+    # Temp files of writes a crash (SIGKILL, power loss) cut short; only this process writes here.
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+    return target
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Replace ``path`` with ``text`` (UTF-8)."""
+    data = text.encode("utf-8")
+
+    def write(fh: IO[bytes]) -> None:
+        fh.write(data)
+
+    return write_atomic(path, write)
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with non-finite floats as strings (``"nan"``): JSON has no literal for them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: str | Path, data: Mapping[str, Any]) -> Path:
+    """Replace ``path`` with ``data`` as indented JSON."""
+    return write_text_atomic(path, json.dumps(jsonable(data), indent=2) + "\n")

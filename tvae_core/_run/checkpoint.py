@@ -1,0 +1,134 @@
+"""Checkpoints: atomic writes, safe reads (``weights_only=True``), run-state layout.
+
+A tvae checkpoint is a plain dict of tensors, numbers, strings, lists and dicts — never a
+pickled module — with the seed guide's keys plus the rest of the run's state::
+
+    epoch                  completed epochs (the next epoch to run, 0-based)
+    model_state_dict       optimizer_state_dict    config (resolved run config, plain data)
+    scheduler_state_dict   global_step             loss_weights
+    callbacks              rng                     best     plugins    tvae_version
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tvae_core._errors import CheckpointError
+from tvae_core._run.atomic import write_atomic
+from tvae_core._run.rundir import resolve_checkpoint
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("epoch", "model_state_dict", "optimizer_state_dict", "config")
+
+
+def save_checkpoint(obj: Mapping[str, Any], path: str | Path) -> Path:
+    """Write ``obj`` to ``path`` atomically (:func:`tvae_core._run.atomic.write_atomic`).
+
+    A reader sees either the previous file or the complete new one, never a partial write;
+    if writing fails (disk full, permissions), the previous file is left as it was.
+    """
+    return write_atomic(path, lambda fh: torch.save(dict(obj), fh), what="checkpoint")
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint safely (no code runs from the file); one-line errors on any fault.
+
+    ``path`` is a checkpoint file or a run folder (its ``checkpoints/last.pt``).
+    """
+    p = resolve_checkpoint(path).path
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # protocol notes from the safe unpickler
+            obj = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            reason = (
+                "it holds objects other than tensors and plain data (refused; nothing was executed)"
+            )
+        elif isinstance(exc, (EOFError, RuntimeError)) and (
+            "zip" in text.lower() or "eof" in text.lower() or "archive" in text.lower()
+        ):
+            reason = "the file is truncated or not a torch checkpoint"
+        else:  # a cut or damaged file fails in many ways (OSError, UnpicklingError, ...)
+            reason = (
+                "the file is truncated, damaged or not a torch checkpoint "
+                f"({type(exc).__name__}: {text[:200]})"
+            )
+        raise CheckpointError(f"cannot load checkpoint: {reason}", source=str(p)) from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(
+            f"not a tvae checkpoint (holds a {type(obj).__name__}, expected a dict)", source=str(p)
+        )
+    return obj
+
+
+def check_run_checkpoint(ckpt: Mapping[str, Any], path: str | Path) -> None:
+    """Raise a CheckpointError unless ``ckpt`` has the keys a run needs to resume."""
+    missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(
+            f"not a tvae run checkpoint: missing {', '.join(missing)}", source=str(path)
+        )
+    # A hand-edited or foreign file can hold the keys with other types; say so in one line.
+    expected: dict[str, tuple[type, ...]] = {
+        "epoch": (int,),
+        "global_step": (int,),
+        "model_state_dict": (Mapping,),
+        "optimizer_state_dict": (Mapping,),
+        "config": (Mapping,),
+    }
+    for key, types in expected.items():
+        value = ckpt.get(key, 0)
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise CheckpointError(
+                f"not a tvae run checkpoint: {key} holds a {type(value).__name__}",
+                source=str(path),
+            )
+    if ckpt["epoch"] < 0 or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor)
+        for k, v in ckpt["model_state_dict"].items()
+    ):
+        raise CheckpointError(
+            "not a tvae run checkpoint: a negative epoch or weights that are not tensors",
+            source=str(path),
+        )
+
+
+def load_model_state(model: torch.nn.Module, state: Mapping[str, Any], path: str | Path) -> None:
+    """Load weights strictly; a mismatch names the first missing, unexpected or mis-shaped key."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shape = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state
+        and hasattr(state[k], "shape")
+        and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shape:
+        parts = []
+        if missing:
+            parts.append(
+                f"missing {missing[0]}"
+                + (f" and {len(missing) - 1} more" if len(missing) > 1 else "")
+            )
+        if unexpected:
+            parts.append(
+                f"unexpected {unexpected[0]}"
+                + (f" and {len(unexpected) - 1} more" if len(unexpected) > 1 else "")
+            )
+        if shape:
+            parts.append(f"shape of {shape[0]}")
+        raise CheckpointError(
+            f"the checkpoint does not fit this model ({'; '.join(parts)})",
+            hint="was it written for another architecture or settings?",
+            source=str(path),
+        )
+    model.load_state_dict(state, strict=True)

@@ -1,0 +1,203 @@
+"""A run's folder: ``config.yaml``, ``run.json``, ``metrics.jsonl``, ``summary.json``, ``checkpoints/``.
+
+Also the one place that turns what a user points at (a run folder, a checkpoint file, ``last``,
+``best``) into a checkpoint file: :func:`resolve_checkpoint` and :func:`find_latest_run`,
+used by every command that reads a run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from tvae_core._errors import CheckpointError, TrainingError, UsageError
+from tvae_core._run.atomic import jsonable, write_json_atomic, write_text_atomic
+
+CHECKPOINTS = "checkpoints"
+LAST = "last.pt"
+
+
+def new_run_name() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+class RunDir:
+    """The files of one run; only rank 0 of a distributed run writes them."""
+
+    def __init__(self, path: Path, *, unique: bool = False) -> None:
+        self._unique = unique  # a name from the time: move to the next free one on creation
+        self._created = False
+        self._at(path)
+
+    def _at(self, path: Path) -> None:
+        self.path = path
+        self.checkpoints = path / CHECKPOINTS
+        self.config_file = path / "config.yaml"
+        self.run_file = path / "run.json"
+        self.metrics_file = path / "metrics.jsonl"
+        self.summary_file = path / "summary.json"
+
+    @classmethod
+    def create(cls, out_dir: str | Path, name: str | None) -> RunDir:
+        """A new run folder ``out_dir/name`` (a name from the time, made unique, if none given)."""
+        parent = Path(out_dir)
+        if name is not None and (not name or "/" in name or name in (".", "..")):
+            raise UsageError("give a plain folder name", where=f"--name {name!r}")
+        base = name or new_run_name()
+        path = parent / base
+        if name is None:
+            i = 1
+            while path.exists():
+                path = parent / f"{base}-{i}"
+                i += 1
+        elif (path / "summary.json").exists() or (path / CHECKPOINTS / LAST).exists():
+            raise UsageError(
+                f"run folder {path} already holds a run",
+                hint=f"pick another --name or continue it with --resume last --name {name}",
+            )
+        return cls(path, unique=name is None)
+
+    def ensure(self) -> None:
+        """Create the folder, at the first write: a run that fails to start leaves none behind."""
+        if self._created:
+            return
+        base, i = self.path, 1
+        try:
+            while self._unique:
+                try:
+                    self.path.mkdir(parents=True)
+                    break
+                except FileExistsError:  # another run took the name since create()
+                    self._at(base.parent / f"{base.name}-{i}")
+                    i += 1
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create run folder {self.path}: {exc.strerror or exc}"
+            ) from None
+        self._created = True
+
+    def write_config(self, yaml_text: str) -> None:
+        write_text_atomic(self.config_file, yaml_text)
+
+    def write_run_info(self, info: Mapping[str, Any]) -> None:
+        write_json_atomic(self.run_file, info)
+
+    def append_metrics(self, record: Mapping[str, Any]) -> None:
+        try:
+            with self.metrics_file.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(jsonable(record)) + "\n")
+        except OSError as exc:
+            raise TrainingError(
+                f"cannot write {self.metrics_file}: {exc.strerror or exc}"
+            ) from None
+
+    def truncate_metrics(self, before_epoch: int) -> None:
+        """Drop records of epochs >= ``before_epoch`` (re-run after a resume)."""
+        if not self.metrics_file.exists():
+            return
+        keep = []
+        for line in self.metrics_file.read_text("utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash
+            if isinstance(record, dict) and int(record.get("epoch", -1)) < before_epoch:
+                keep.append(line)
+        write_text_atomic(self.metrics_file, "".join(k + "\n" for k in keep))
+
+    def write_summary(self, summary: Mapping[str, Any]) -> None:
+        write_json_atomic(self.summary_file, summary)
+
+
+def find_latest_run(out_dir: str | Path, name: str | None = None) -> Path:
+    """The run folder ``--resume last`` means: ``out_dir/name``, or the newest with a last.pt."""
+    parent = Path(out_dir)
+    if name is not None:
+        candidate = parent / name
+        if not (candidate / CHECKPOINTS / LAST).is_file():
+            raise UsageError(
+                f"{candidate} has no {CHECKPOINTS}/{LAST} to continue from", where="--resume last"
+            )
+        return candidate
+    runs = [p for p in parent.glob(f"*/{CHECKPOINTS}/{LAST}") if p.is_file()]
+    if not runs:
+        raise UsageError(f"no run with {CHECKPOINTS}/{LAST} under {parent}/", where="--resume last")
+    newest = max(runs, key=lambda p: p.stat().st_mtime)
+    return newest.parent.parent
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    """A checkpoint file and the run folder it belongs to (None for a file on its own)."""
+
+    path: Path
+    run_dir: Path | None
+
+
+def run_of(checkpoint: Path) -> Path | None:
+    """The run folder of ``<run>/checkpoints/<file>.pt`` (a folder with a ``run.json``)."""
+    folder = checkpoint.parent
+    if folder.name == CHECKPOINTS and (folder.parent / "run.json").is_file():
+        return folder.parent
+    return None
+
+
+def resolve_checkpoint(source: str | Path, checkpoint: str = "last") -> CheckpointRef:
+    """The checkpoint file ``source`` means, for every command that reads one.
+
+    ``source`` is a run folder or a checkpoint file. For a folder, ``checkpoint`` picks
+    ``last`` (``checkpoints/last.pt``, the default), ``best`` (``checkpoints/best.pt``, or
+    ``last.pt`` when the run never wrote a best one), or a file: a path, or a name in the
+    run's ``checkpoints/``. A file ``source`` is taken as it is. Missing files are one-line
+    :class:`CheckpointError`s; a ``checkpoint`` that names nothing is a :class:`UsageError`.
+    """
+    p = Path(source)
+    if p.is_file():
+        if checkpoint != "last":
+            raise UsageError(
+                f"{p} is a checkpoint file already",
+                where=f"--checkpoint {checkpoint}",
+                hint="give --checkpoint with a run folder",
+            )
+        return CheckpointRef(p, run_of(p))
+    if not p.is_dir():
+        what = (
+            "no such checkpoint file"
+            if p.suffix == ".pt"
+            else "no such run folder or checkpoint file"
+        )
+        raise CheckpointError(what, source=str(p))
+    folder = p / CHECKPOINTS
+    if checkpoint in ("last", "best"):
+        path = folder / f"{checkpoint}.pt"
+        if checkpoint == "best" and not path.is_file():
+            path = folder / LAST
+        if not path.is_file():
+            raise CheckpointError(
+                f"a folder without {CHECKPOINTS}/{LAST}",
+                source=str(p),
+                hint="give a .pt file or a run folder",
+            )
+        return CheckpointRef(path, p)
+    for path in (Path(checkpoint), folder / checkpoint):
+        if path.is_file():
+            return CheckpointRef(path, run_of(path) or p)
+    raise UsageError(
+        f"no checkpoint {checkpoint!r} in {folder}",
+        where="--checkpoint",
+        hint="give last, best, a file name in the run's checkpoints/ or a path",
+    )
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def monotonic() -> float:
+    return time.perf_counter()

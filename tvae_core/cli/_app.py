@@ -1,0 +1,177 @@
+"""The ``tvae`` application: its options, output helpers, plugin commands and entry point.
+
+Each command lives in a module of its own beside this one and imports what it needs inside
+its function, so that listing commands (``--help``, ``list``, ``plugins``, ``config``)
+import neither torch nor any heavy plugin module. A :class:`tvae_core.TvaeError` is
+rendered here, once, as one line, with its exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import typer
+
+from tvae_core._errors import TvaeError
+
+app = typer.Typer(
+    name="tvae",
+    help="Train Ternary VAEs: hyperbolic embeddings of the 3^n ternary operations.",
+    no_args_is_help=True,
+    add_completion=True,  # --install-completion / --show-completion for the user's shell
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+plugins_app = typer.Typer(
+    help="List installed plugins (name, distribution, version, hooks, components, status).",
+    invoke_without_command=True,
+    no_args_is_help=False,
+    rich_markup_mode=None,
+)
+app.add_typer(plugins_app, name="plugins")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from tvae_core._version import __version__
+
+        typer.echo(f"tvae {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print tvae's version and exit.",
+    ),
+) -> None:
+    """Train Ternary VAEs: hyperbolic embeddings of the 3^n ternary operations."""
+
+
+PluginOpt = typer.Option(
+    None,
+    "--plugin",
+    "-p",
+    help="Load a plugin by module name or .py path; 'no:NAME' blocks one. Repeatable.",
+)
+SetOpt = typer.Option(
+    None, "--set", "-s", help="Override a config value: KEY.PATH=VALUE. Repeatable."
+)
+JsonOpt = typer.Option(False, "--json", help="Print JSON for programs instead of a table.")
+
+
+def manager(plugins: list[str] | None) -> Any:
+    """The command's plugin manager: the one start-up loaded, unless --plugin changes it."""
+    if not plugins and _startup_manager is not None:
+        return _startup_manager
+    from tvae_core._plugins.manager import PluginManager
+
+    return PluginManager(plugins or [])
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(emoji=False)  # ":name:" in a description is text, not an emoji
+
+
+def print_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    style: Callable[[str, str], str | None] | None = None,
+) -> None:
+    """A table for people: rich's box table on a terminal, plain aligned columns otherwise.
+
+    Piped output (``tvae list | grep loss``) keeps one row per line with nothing folded or
+    drawn, and skips importing and laying out rich, which is most of a listing command's
+    start-up. ``style(column, value)`` may name a rich style for a cell on a terminal.
+    """
+    if not sys.stdout.isatty():
+        widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+            for line in (columns, *rows)
+        ]
+        sys.stdout.write("\n".join(lines) + "\n")
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table()
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(
+            *(
+                Text(v, style=(style(c, v) if style else None) or "")
+                for c, v in zip(columns, row, strict=True)
+            )
+        )
+    console().print(table)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+# -- entry point -------------------------------------------------------------------------------
+def add_plugin_commands() -> None:
+    """Let installed plugins add their commands; the manager is kept for the command itself."""
+    global _startup_manager
+    if os.environ.get("TVAE_NO_PLUGIN_COMMANDS"):
+        return
+    try:
+        from tvae_core._plugins.manager import PluginManager
+
+        pm = PluginManager([])
+        pm.add_commands(app)
+    except TvaeError:
+        return
+    _startup_manager = pm  # commands without --plugin reuse it: plugins load once per process
+
+
+given_args: list[str] | None = None  # the arguments main() got: `run --nproc` passes them on
+# The plugin manager that added plugin commands at start-up (None before main() or when
+# TVAE_NO_PLUGIN_COMMANDS is set).
+_startup_manager: Any = None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs the app and turns tvae errors into one-line messages."""
+    global given_args, _startup_manager
+    given_args = list(sys.argv[1:] if argv is None else argv)
+    _startup_manager = None
+    add_plugin_commands()
+    try:
+        code = app(args=argv, prog_name="tvae", standalone_mode=False)
+        # Without standalone mode click returns a typer.Exit's code instead of exiting.
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
+    except TvaeError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        typer.echo(f"error: {'; '.join(lines)}", err=True)  # always one line
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        # Usage errors of the click layer inside typer (bad option, missing argument).
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
+        raise

@@ -1,0 +1,181 @@
+"""``tvae run``: train from a config, resume a run, or launch several processes with torchrun."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from tvae_core._errors import UsageError
+from tvae_core.cli import _app
+from tvae_core.cli._app import JsonOpt, PluginOpt, SetOpt, console, manager, print_json
+
+
+def run(
+    config: Path | None = typer.Argument(
+        None, help="YAML or TOML config; none runs the embedded default.", show_default=False
+    ),
+    plugin: list[str] | None = PluginOpt,
+    set_: list[str] | None = SetOpt,
+    out: Path | None = typer.Option(
+        None, "--out", help="Parent folder of run folders (default: trainer.out_dir, 'runs')."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="The run's folder name (default: from the time)."
+    ),
+    resume: str | None = typer.Option(
+        None,
+        "--resume",
+        help="'last' (newest run under --out, or --name's) or a checkpoint file or run folder.",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Build every component and stop before training."
+    ),
+    print_config: bool = typer.Option(
+        False, "--print-config", help="Print the resolved config (after --set) as YAML and exit."
+    ),
+    json_out: bool = JsonOpt,
+    nproc: int | None = typer.Option(
+        None,
+        "--nproc",
+        min=1,
+        help="Train with N processes on this machine (DDP through torchrun: one per GPU, "
+        "or CPU processes over gloo); each takes data.batch_size rows per step.",
+    ),
+) -> None:
+    """Train a model; results go to OUT/NAME/."""
+    if nproc is not None and nproc > 1 and not dry_run and "WORLD_SIZE" not in os.environ:
+        raise typer.Exit(_relaunch_with_torchrun(nproc))
+    from tvae_core._config import apply_overrides, build_config, load_config
+    from tvae_core._engine.trainer import Trainer
+    from tvae_core._run.checkpoint import check_run_checkpoint, load_checkpoint
+    from tvae_core._run.rundir import RunDir, find_latest_run, resolve_checkpoint
+
+    pm = manager(plugin)
+    sets = set_ or []
+    resume_path: Path | None = None
+    resume_state = None
+    run_path: Path | None = None
+    if resume is not None:
+        if config is not None:
+            raise UsageError(
+                "give either CONFIG or --resume",
+                hint="a resumed run keeps its own config (change values with --set)",
+            )
+        if resume == "last":
+            out_dir = out if out is not None else Path(load_config().trainer.out_dir)
+            ref = resolve_checkpoint(find_latest_run(out_dir, name))
+        else:
+            ref = resolve_checkpoint(resume)
+        resume_path, run_path = ref.path, ref.run_dir
+        resume_state = load_checkpoint(resume_path)
+        check_run_checkpoint(resume_state, resume_path)
+        cfg = build_config(apply_overrides(resume_state["config"], sets), source=str(resume_path))
+    else:
+        cfg = load_config(config, sets)
+    source = str(config) if config is not None else None
+    if print_config:
+        sys.stdout.write(cfg.to_yaml())
+        return
+    if dry_run:
+        trainer = Trainer(cfg, plugins=pm, source=source).setup()
+        n_params = sum(p.numel() for p in trainer.model.parameters())
+        info = {
+            "config": str(config) if config else "<default config>",
+            "device": str(trainer.device),
+            "parameters": n_params,
+            "train_batches_per_epoch": trainer.dataset.num_train_batches(),
+            "losses": trainer.losses.weights,
+            "metrics": list(trainer.metrics),
+            "callbacks": [type(c).__name__ for c in trainer.callbacks],
+        }
+        if json_out:
+            print_json(info)
+        else:
+            for k, v in info.items():
+                typer.echo(f"{k}: {v}")
+            typer.echo("dry run: every component built; no training done")
+        return
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    run_dir = None
+    if is_main:
+        if run_path is not None:
+            run_dir = RunDir(run_path)
+        else:
+            run_dir = RunDir.create(out if out is not None else cfg.trainer.out_dir, name)
+    trainer = Trainer(
+        cfg,
+        plugins=pm,
+        run_dir=run_dir,
+        resume_from=resume_path,
+        resume_state=resume_state,
+        source=source,
+    )
+    try:
+        summary = trainer.fit()
+    except KeyboardInterrupt:
+        if is_main:
+            where = run_dir.path if run_dir else "-"
+            again = "".join(f" --plugin {p}" for p in plugin or [])  # the exact command to go on
+            typer.echo(
+                f"interrupted; state saved in {where}; continue with: tvae run --resume {where}{again}",
+                err=True,
+            )
+        raise typer.Exit(130) from None
+    if not is_main:
+        return
+    if json_out:
+        print_json(summary.as_dict())
+        return
+    _print_summary(summary)
+
+
+def _print_summary(summary: Any) -> None:
+    from rich.table import Table
+
+    out = console()
+    table = Table(
+        title=f"{summary.status}: {summary.stop_reason} ({summary.epochs} epochs, {summary.wall_s:.1f} s)"
+    )
+    table.add_column("metric")
+    table.add_column("final", justify="right")
+    table.add_column("best", justify="right")
+    for key in sorted(k for k in summary.final if k.startswith("val/")):
+        best = summary.best.get(key)
+        table.add_row(key, f"{summary.final[key]:.6g}", "" if best is None else f"{best:.6g}")
+    out.print(table)
+    if summary.run_dir:
+        out.print(f"run folder: {summary.run_dir}")
+
+
+def _relaunch_with_torchrun(nproc: int) -> int:
+    """Run this same ``tvae run`` command (minus ``--nproc``) as ``nproc`` torchrun workers."""
+    import subprocess
+
+    args = list(_app.given_args if _app.given_args is not None else sys.argv[1:])
+    kept: list[str] = []
+    skip_next = False
+    for arg in args:
+        if skip_next:
+            skip_next = False
+        elif arg == "--nproc":
+            skip_next = True
+        elif not arg.startswith("--nproc="):
+            kept.append(arg)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        "tvae_core",
+        *kept,
+    ]
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:  # the workers got the same SIGINT and save their state
+        return 130
