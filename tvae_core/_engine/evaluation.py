@@ -6,14 +6,15 @@ would tie). One pass per step count is kept, so a callback's ``evaluate()`` afte
 validation costs nothing.
 
 Evaluation draws its random numbers (a sampled loss term or metric) from its own stream,
-seeded with the run's seed at every pass: its values are a function of the weights (``tvae
+seeded with the run's seed at every validation (and every uncached ``evaluate``): its values are a function of the weights (``tvae
 evaluate`` reproduces a run's ``val/*`` from its checkpoint), and the training stream does
 not depend on how often the run validates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -55,12 +56,8 @@ class Evaluator:
         batches: dict[str, list[torch.Tensor]] = {}
         sums: dict[str, Any] = {}
         count = 0
-        # fork_rng saves and restores the CPU stream and the accelerator's of ``devices``.
-        accelerator = self.device.type if self.device.type != "cpu" else "cuda"
-        devices = [self.device] if self.device.type != "cpu" else []
         try:
-            with torch.no_grad(), torch.random.fork_rng(devices, device_type=accelerator):
-                torch.manual_seed(self.seed)
+            with torch.no_grad():
                 for batch in self.parts.dataset.eval_batches():
                     outputs = model(batch)
                     result = losses.compose(outputs, batch)
@@ -83,15 +80,30 @@ class Evaluator:
         self._cache = (step, cat_out, cat_batch)
         return cat_out, cat_batch, {k: v / max(count, 1) for k, v in sums.items()}
 
+    @contextlib.contextmanager
+    def _own_stream(self) -> Iterator[None]:
+        """Evaluation's random stream: seeded afresh, the training stream restored after."""
+        # fork_rng saves and restores the CPU stream and the accelerator's of ``devices``.
+        accelerator = self.device.type if self.device.type != "cpu" else "cuda"
+        devices = [self.device] if self.device.type != "cpu" else []
+        with torch.random.fork_rng(devices, device_type=accelerator):
+            torch.manual_seed(self.seed)
+            yield
+
     def evaluate(self, step: int) -> tuple[Tensors, Tensors]:
         """The model's outputs (eval mode, posterior means) over the eval set, and that set."""
         if self._cache is not None and self._cache[0] == step:
             return self._cache[1], self._cache[2]
-        outputs, batch, _ = self._pass(step)
+        with self._own_stream():
+            outputs, batch, _ = self._pass(step)
         return outputs, batch
 
     def validate(self, step: int) -> dict[str, float]:
         """``val/loss``, ``val/<term>`` and every metric over the eval set."""
+        with self._own_stream():  # the loss terms' draws, then the metrics'
+            return self._validate(step)
+
+    def _validate(self, step: int) -> dict[str, float]:
         outputs, batch, means = self._pass(step)
         logs = {f"{VAL_PREFIX}{k}": float(v) for k, v in means.items()}
         for name, metric in self.parts.metrics.items():

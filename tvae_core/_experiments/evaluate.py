@@ -5,7 +5,7 @@ split, more metrics, another device), the checkpoint's state is loaded, and the 
 :meth:`Trainer.validate` runs once. On the run's own data and device this gives exactly the
 ``val/*`` values of the run's last validation when the checkpoint is the one written after it
 (``last.pt`` of a run that ended normally): the weights are the same, and validation draws
-its random numbers (sampled loss terms) from its own seeded stream.
+its random numbers (sampled loss terms and metrics) from its own seeded stream.
 
 One exception, by design: ``val/loss`` is the weighted total with the loss weights saved in
 the checkpoint, i.e. after the last epoch's callbacks; a callback that changes weights at
