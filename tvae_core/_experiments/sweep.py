@@ -76,7 +76,7 @@ def read_sweep_file(path: Path) -> dict[str, Any]:
             raise ConfigError(
                 f"unknown key {key!r}" + (f"; did you mean {close[0]!r}?" if close else ""),
                 source=source,
-                hint=f"a sweep file has: {', '.join(_KEYS)}",
+                hint=None if close else f"a sweep file has: {', '.join(_KEYS)}",
             )
     for key in ("set", "grid"):
         if not isinstance(data.get(key) or {}, Mapping):
