@@ -21,6 +21,7 @@ behind it are private packages whose names say what they hold::
     _plugins   hooks, component contracts and interfaces, the registry, plugin loading
     _run       the run folder on disk: atomic writes, checkpoints, finding a run's checkpoint
     _engine    the trainer: building a run, its environment, the step, evaluation, state
+    _experiments  runs of runs: tvae sweep's grids and searches, tvae evaluate
     _tools     tvae new-plugin's scaffold and tvae plugins check
     cli        the tvae command line, one module per command
 
@@ -76,6 +77,9 @@ _LAZY = {
     "build_config": "tvae_core._config.files",
     "load_config": "tvae_core._config.files",
     "default_config": "tvae_core._config.files",
+    "flatten_config": "tvae_core._config.flatten",
+    "Sweep": "tvae_core._experiments.sweep",
+    "run_sweep": "tvae_core._experiments.sweep",
     "setup_logging": "tvae_core.logging",
     "get_logger": "tvae_core.logging",
 }
@@ -106,6 +110,7 @@ __all__ = [
     "RunContext",
     "RunSummary",
     "SettingsError",
+    "Sweep",
     "TensorDataset",
     "Trainer",
     "TrainingError",
@@ -115,6 +120,7 @@ __all__ = [
     "build_config",
     "build_loss_registry",
     "default_config",
+    "flatten_config",
     "get_logger",
     "hookimpl",
     "hookspec",
@@ -124,6 +130,7 @@ __all__ = [
     "load_config",
     "model_from_checkpoint",
     "resolve_checkpoint",
+    "run_sweep",
     "save_checkpoint",
     "setup_logging",
 ]
@@ -134,12 +141,14 @@ __getattr__, __dir__ = lazy_exports(__name__, _LAZY, __all__)
 
 if TYPE_CHECKING:
     from tvae_core._config.files import build_config, default_config, load_config
+    from tvae_core._config.flatten import flatten_config
     from tvae_core._config.schema import DEFAULT_GRAD_CLIP, RunConfig
     from tvae_core._engine.build import build_loss_registry
     from tvae_core._engine.data import TensorDataset
     from tvae_core._engine.losses import LossRegistry, LossResult, LossTerm
     from tvae_core._engine.records import RunSummary
     from tvae_core._engine.trainer import Trainer, model_from_checkpoint
+    from tvae_core._experiments.sweep import Sweep, run_sweep
     from tvae_core._run.checkpoint import load_checkpoint, save_checkpoint
     from tvae_core._run.rundir import CheckpointRef, resolve_checkpoint
     from tvae_core.logging import get_logger, setup_logging

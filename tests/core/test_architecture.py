@@ -26,6 +26,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("plugins", ("tvae_core._plugins",)),
     ("run folder", ("tvae_core._run",)),
     ("engine", ("tvae_core._engine",)),
+    # Sweeps and evaluate drive whole Trainer runs and read run folders back: they use the
+    # engine and the run folder, and nothing below them may know of them (the sweep hook
+    # takes its Sweep untyped for that reason).
+    ("experiments", ("tvae_core._experiments",)),
     ("testing", ("tvae_core.testing",)),
     ("tools", ("tvae_core._tools",)),
     ("cli", ("tvae_core.cli", "tvae_core.__main__")),
@@ -120,7 +124,14 @@ def test_every_import_goes_to_its_own_layer_or_below() -> None:
 
 
 @pytest.mark.parametrize(
-    "package", ["tvae_core._config", "tvae_core._plugins", "tvae_core._run", "tvae_core._engine"]
+    "package",
+    [
+        "tvae_core._config",
+        "tvae_core._plugins",
+        "tvae_core._run",
+        "tvae_core._engine",
+        "tvae_core._experiments",
+    ],
 )
 def test_importing_a_layer_package_imports_no_torch(package: str) -> None:
     probe = f"import sys, {package}; print('torch' in sys.modules)"

@@ -10,8 +10,17 @@ from typing import Any
 import pytest
 import torch
 
-from tvae_core import Callback, PluginError, Trainer, TrainingError, build_config
+from tvae_core import (
+    Callback,
+    PluginError,
+    RunContext,
+    Trainer,
+    TrainingError,
+    build_config,
+    hookimpl,
+)
 from tvae_core._engine.records import StepLogs
+from tvae_core.testing import tiny_trainer
 
 
 class Events(Callback):
@@ -218,3 +227,46 @@ def test_step_logs_are_lazy() -> None:
     logs = StepLogs({"loss": torch.tensor(2.5)})
     assert logs["loss"] == 2.5
     assert list(logs) == ["loss"]
+
+
+class RandomProbe:
+    """A metric that draws from torch's random stream, as a sampled metric does (triplets)."""
+
+    __name__ = "random_probe_plugin"
+
+    @hookimpl
+    def tvae_register_metrics(self, register: Any) -> None:
+        register("random_probe", lambda: lambda outputs, batch: float(torch.rand(())))
+
+
+def test_validation_draws_from_its_own_seeded_stream() -> None:
+    def trained(val_every: int) -> Trainer:
+        config = {"epochs": 4, "metrics": ["tiny_coverage", "random_probe"]}
+        trainer = tiny_trainer(
+            {**config, "trainer": {"val_every": val_every}}, [RandomProbe()], overrides=["seed=3"]
+        )
+        trainer.fit()
+        return trainer
+
+    every, every_other = trained(1), trained(2)
+    # Training (the tiny VAE samples z) does not depend on how often the run validates ...
+    for p, q in zip(every.model.parameters(), every_other.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+    # ... and a validation is a function of the weights: validating again gives its values.
+    assert every.summary is not None and every_other.summary is not None
+    final = every.summary.final["val/random_probe"]
+    assert final == every_other.summary.final["val/random_probe"]
+    assert every.validate()["val/random_probe"] == final
+
+
+def test_on_fit_end_sees_the_summary_and_its_file(tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    class AtTheEnd(Callback):
+        def on_fit_end(self, run: RunContext) -> None:
+            assert run.run_dir is not None and run.summary is not None
+            seen["status"] = run.summary.status
+            seen["file"] = json.loads((run.run_dir / "summary.json").read_text())["status"]
+
+    summary = tiny_trainer(run_dir=tmp_path / "run", callbacks=[AtTheEnd()]).fit()
+    assert seen == {"status": "completed", "file": "completed"} and summary.status == "completed"

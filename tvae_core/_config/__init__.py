@@ -12,6 +12,7 @@ from tvae_core._config.files import (
     merge_with_default,
     read_config_file,
 )
+from tvae_core._config.flatten import flatten_config
 from tvae_core._config.overrides import apply_overrides
 from tvae_core._config.schema import (
     DEFAULT_GRAD_CLIP,
@@ -36,6 +37,7 @@ __all__ = [
     "default_config",
     "default_config_dict",
     "default_config_text",
+    "flatten_config",
     "load_config",
     "merge_with_default",
     "read_config_file",

@@ -4,11 +4,17 @@ Metrics see the evaluation set at once (outputs and batches concatenated, model 
 mode, no gradient, no autocast: metrics rank radii and distances, which bf16/fp16 outputs
 would tie). One pass per step count is kept, so a callback's ``evaluate()`` after
 validation costs nothing.
+
+Evaluation draws its random numbers (a sampled loss term or metric) from its own stream,
+seeded with the run's seed at every validation (and every uncached ``evaluate``): its values are a function of the weights (``tvae
+evaluate`` reproduces a run's ``val/*`` from its checkpoint), and the training stream does
+not depend on how often the run validates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -22,11 +28,23 @@ Tensors = dict[str, torch.Tensor]
 
 
 class Evaluator:
-    """Evaluates one run's model on its dataset; results are cached per global step."""
+    """Evaluates one run's model on its dataset; results are cached per global step.
 
-    def __init__(self, parts: RunParts, best: BestMetrics) -> None:
+    ``seed`` seeds evaluation's own random stream (on the CPU and on ``device``).
+    """
+
+    def __init__(
+        self,
+        parts: RunParts,
+        best: BestMetrics,
+        *,
+        seed: int = 0,
+        device: torch.device | None = None,
+    ) -> None:
         self.parts = parts
         self.best = best
+        self.seed = seed
+        self.device = device if device is not None else torch.device("cpu")
         self._cache: tuple[int, Tensors, Tensors] | None = None
 
     def _pass(self, step: int) -> tuple[Tensors, Tensors, dict[str, torch.Tensor]]:
@@ -62,15 +80,30 @@ class Evaluator:
         self._cache = (step, cat_out, cat_batch)
         return cat_out, cat_batch, {k: v / max(count, 1) for k, v in sums.items()}
 
+    @contextlib.contextmanager
+    def _own_stream(self) -> Iterator[None]:
+        """Evaluation's random stream: seeded afresh, the training stream restored after."""
+        # fork_rng saves and restores the CPU stream and the accelerator's of ``devices``.
+        accelerator = self.device.type if self.device.type != "cpu" else "cuda"
+        devices = [self.device] if self.device.type != "cpu" else []
+        with torch.random.fork_rng(devices, device_type=accelerator):
+            torch.manual_seed(self.seed)
+            yield
+
     def evaluate(self, step: int) -> tuple[Tensors, Tensors]:
         """The model's outputs (eval mode, posterior means) over the eval set, and that set."""
         if self._cache is not None and self._cache[0] == step:
             return self._cache[1], self._cache[2]
-        outputs, batch, _ = self._pass(step)
+        with self._own_stream():
+            outputs, batch, _ = self._pass(step)
         return outputs, batch
 
     def validate(self, step: int) -> dict[str, float]:
         """``val/loss``, ``val/<term>`` and every metric over the eval set."""
+        with self._own_stream():  # the loss terms' draws, then the metrics'
+            return self._validate(step)
+
+    def _validate(self, step: int) -> dict[str, float]:
         outputs, batch, means = self._pass(step)
         logs = {f"{VAL_PREFIX}{k}": float(v) for k, v in means.items()}
         owners = {key: f"loss term {key[len(VAL_PREFIX) :]!r}" for key in logs}

@@ -32,6 +32,7 @@ from tvae_core._engine.evaluation import Evaluator
 from tvae_core._engine.faults import component_fault, nonfinite
 from tvae_core._engine.losses import LossRegistry
 from tvae_core._engine.records import BestMetrics, RunSummary, StepLogs
+from tvae_core._engine.runlog import RunLog, environment
 from tvae_core._engine.state import Counters, capture, restore, version_changes
 from tvae_core._engine.step import EpochLoop
 from tvae_core._errors import TrainingError
@@ -85,6 +86,8 @@ class Trainer:
         self.env = Environment(config.trainer)
         self.counters = Counters(BestMetrics({}, []))
         self._parts: RunParts | None = None
+        #: How the run ended (also ``summary.json``); None until ``fit`` ends.
+        self.summary: RunSummary | None = None
 
     # -- what callbacks see (tvae_core.RunContext) --------------------------------------
     @property
@@ -180,7 +183,7 @@ class Trainer:
         parts = build_run(cfg, self.plugins, self.env, self.source)
         self.callbacks = CallbackList(parts.callbacks + self.extra_callbacks)
         self.counters = Counters(BestMetrics(parts.metrics, parts.losses.names()))
-        self.evaluator = Evaluator(parts, self.counters.best)
+        self.evaluator = Evaluator(parts, self.counters.best, seed=cfg.seed, device=self.device)
         self._forward_model = self.env.wrap(parts.model)
         self._parts = parts
         return self
@@ -236,6 +239,8 @@ class Trainer:
             # Records past the checkpoint (or of a start killed before its first one) are redone.
             self._run.truncate_metrics(self.epoch)
         self._write_run_files()
+        if self._run is not None and self.is_main:
+            cbs.append(RunLog(hide=self.counters.best.constants()))  # RUN/run.log
         if cfg.trainer.progress and self.is_main:
             from tvae_core._engine.progress import ProgressCallback
 
@@ -280,8 +285,10 @@ class Trainer:
                 raise fault from exc
             raise
         finally:
-            self._end_callbacks(view)
+            # The summary first: on_fit_end may read run.summary and summary.json (a
+            # tracking callback uploads them).
             summary = self._finish(status, reason, start, error)
+            self._end_callbacks(view)
             self.env.close()
         return summary
 
@@ -359,6 +366,7 @@ class Trainer:
                 "world_size": self.world_size,
                 "resumed_from": str(self.resume_from) if self.resume_from else None,
                 "argv": sys.argv,
+                **environment(),
             }
         )
 

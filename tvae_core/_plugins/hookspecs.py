@@ -20,7 +20,8 @@ import every plugin module and must stay fast.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -151,4 +152,21 @@ def tvae_add_commands(app: object) -> None:
     reported by ``tvae plugins``. Raise :class:`tvae_core.UsageError` for a mistake of the
     user: it prints as one line with exit code 2; any other exception of a plugin command is
     reported as one line naming the command and its plugin.
+    """
+
+
+@hookspec(firstresult=True)
+def tvae_sweep_search(sweep: Any, worker: bool, max_trials: int | None) -> Mapping[str, Any] | None:
+    """Run the ``search:`` section of a sweep file, if this plugin is its backend.
+
+    ``sweep`` is a :class:`tvae_core.Sweep` (typed loosely here: sweeps sit above the
+    plugin layer).
+
+    Called by ``tvae sweep`` once per process: after the grid in the main process, and alone
+    in a ``--worker`` process (``worker`` is True there; ``max_trials`` caps its trials). A
+    plugin whose backend is ``sweep.search["backend"]`` (default ``"optuna"``) runs the
+    trials through :meth:`tvae_core.Sweep.run`, so that each is an ordinary run folder, and
+    returns the search's results (kept under ``search`` in ``DIR/<sweep>/results.json``;
+    ``trials``, a list of mappings with ``number``, ``state``, ``value``, ``params`` and
+    ``runs``, and ``best`` are printed); any other plugin returns None.
     """

@@ -16,7 +16,8 @@ every callback, in config order, then the ones given in code)::
         should_stop()                      polled after on_epoch_end
         on_save_checkpoint(checkpoint)     for every checkpoint written; add state to it
     on_exception(exc)                      when the loop raises (also on KeyboardInterrupt)
-    on_fit_end(run)                        once, also after a stop or failure
+    on_fit_end(run)                        once, also after a stop or failure; the summary
+                                           is written: run.summary, RUN/summary.json
 
 ``run`` is a :class:`RunContext`: what a callback may read (the config, the run folder,
 rank, epoch, step, the model, the loss weights) and do (stop or save through
@@ -77,6 +78,17 @@ class LossWeights(Protocol):
     def weight(self, name: str) -> float: ...
 
     def set_weight(self, name: str, weight: float) -> None: ...
+
+
+class RunOutcome(Protocol):
+    """How a run ended, as ``summary.json`` records it (a :class:`tvae_core.RunSummary`)."""
+
+    status: str  # completed, stopped_early, interrupted, failed
+    stop_reason: str
+    epochs: int
+    wall_s: float
+    final: dict[str, float]
+    best: dict[str, float]
 
 
 class RunContext(Protocol):
@@ -141,6 +153,10 @@ class RunContext(Protocol):
     @property
     def control(self) -> Control:
         """Where to ask the loop to stop (``request_stop``) or save (``request_save``)."""
+
+    @property
+    def summary(self) -> RunOutcome | None:
+        """How the run ended; None until ``on_fit_end``, when it is also in ``summary.json``."""
 
     def evaluate(self) -> tuple[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]]:
         """The model's outputs (eval mode) over the evaluation set, and that set's tensors."""
@@ -222,6 +238,10 @@ class RunView:
     @property
     def control(self) -> Control:
         return self._run.control
+
+    @property
+    def summary(self) -> RunOutcome | None:
+        return self._run.summary
 
     def evaluate(self) -> tuple[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]]:
         return self._run.evaluate()

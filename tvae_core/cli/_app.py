@@ -24,7 +24,7 @@ app = typer.Typer(
     name="tvae",
     help="Train Ternary VAEs: hyperbolic embeddings of the 3^n ternary operations.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for the user's shell
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -36,6 +36,28 @@ plugins_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(plugins_app, name="plugins")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from tvae_core._version import __version__
+
+        typer.echo(f"tvae {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print tvae's version and exit.",
+    ),
+) -> None:
+    """Train Ternary VAEs: hyperbolic embeddings of the 3^n ternary operations."""
+
 
 PluginOpt = typer.Option(
     None,

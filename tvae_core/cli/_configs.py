@@ -1,7 +1,8 @@
-"""``tvae validate`` and ``tvae config``; how a CONFIG argument (a file or a preset) is read."""
+"""``tvae validate`` and ``tvae config``: check a config, print the default one, a preset or the schema; how a CONFIG argument (a file or a preset) is read."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,24 @@ def config_cmd(
     name: str | None = typer.Argument(
         None, help="A preset (`tvae list preset`); none prints the default run.", show_default=False
     ),
+    schema: bool = typer.Option(
+        False,
+        "--schema",
+        help="Print the JSON Schema (draft 2020-12) of a config file instead, with the "
+        "installed components' settings.",
+    ),
     plugin: list[str] | None = PluginOpt,
 ) -> None:
     """Print the default config (or a preset) as YAML, ready to edit and pass to `tvae run`."""
+    if schema:
+        if name is not None:
+            raise UsageError(
+                "give either a preset NAME or --schema", hint="the schema covers every config"
+            )
+        from tvae_core._plugins.config_schema import config_schema
+
+        sys.stdout.write(json.dumps(config_schema(manager(plugin)), indent=2) + "\n")
+        return
     if name is None:
         from tvae_core._config import default_config_text
 

@@ -12,9 +12,19 @@ from tvae_core.cli._app import JsonOpt, PluginOpt, manager, print_json, print_ta
 LISTED = (*KINDS, "preset")
 
 
+def _listed(incomplete: str) -> list[str]:
+    """Shell completion of what ``tvae list`` takes (a component kind or ``preset``)."""
+    return [k for k in LISTED if k.startswith(incomplete)]
+
+
+def _kinds(incomplete: str) -> list[str]:
+    """Shell completion of a component kind."""
+    return [k for k in KINDS if k.startswith(incomplete)]
+
+
 def list_(
     kind: str | None = typer.Argument(
-        None, help=f"One of: {', '.join(LISTED)}.", show_default=False
+        None, help=f"One of: {', '.join(LISTED)}.", show_default=False, autocompletion=_listed
     ),
     plugin: list[str] | None = PluginOpt,
     json_out: bool = JsonOpt,
@@ -59,7 +69,7 @@ def list_(
 
 
 def show(
-    kind: str = typer.Argument(..., help=f"One of: {', '.join(KINDS)}."),
+    kind: str = typer.Argument(..., help=f"One of: {', '.join(KINDS)}.", autocompletion=_kinds),
     name: str = typer.Argument(..., help="The component's name (or plugin:name)."),
     plugin: list[str] | None = PluginOpt,
     json_out: bool = JsonOpt,

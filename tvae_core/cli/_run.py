@@ -37,6 +37,9 @@ def run(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Build every component and stop before training."
     ),
+    print_config: bool = typer.Option(
+        False, "--print-config", help="Print the resolved config (after --set) as YAML and exit."
+    ),
     json_out: bool = JsonOpt,
     nproc: int | None = typer.Option(
         None,
@@ -77,6 +80,9 @@ def run(
         source = None
     else:
         cfg, source = load_run_config(config, sets, pm)
+    if print_config:
+        sys.stdout.write(cfg.to_yaml())
+        return
     if dry_run:
         trainer = Trainer(cfg, plugins=pm, source=source).setup()
         n_params = sum(p.numel() for p in trainer.model.parameters())

@@ -21,7 +21,7 @@ from tvae_core._config.schema import RunConfig
 from tvae_core._engine.data import TensorDataset
 from tvae_core._engine.losses import LossRegistry
 from tvae_core._plugins.hookspecs import hookimpl
-from tvae_core._plugins.interfaces import Callback, Control
+from tvae_core._plugins.interfaces import Callback, Control, RunOutcome
 from tvae_core._plugins.registry import RegisterFn
 from tvae_core._run.checkpoint import save_checkpoint
 
@@ -225,7 +225,8 @@ class FakeRun:
     callback's events by hand, then read ``control`` (stop and save requests) and ``saved``
     (every path given to :meth:`save_checkpoint`). ``save_checkpoint`` writes a real
     checkpoint of ``model`` through the core's atomic writer; ``evaluate`` returns
-    ``outputs`` and ``batch``; ``validate`` returns ``val_logs``.
+    ``outputs`` and ``batch``; ``validate`` returns ``val_logs``. Set ``summary`` (a
+    :class:`tvae_core.RunSummary`) before calling ``on_fit_end`` as the engine does.
     """
 
     run_dir: Path | None = None
@@ -244,6 +245,7 @@ class FakeRun:
     batch: dict[str, torch.Tensor] = field(default_factory=dict)
     val_logs: dict[str, float] = field(default_factory=dict)
     saved: list[Path] = field(default_factory=list)
+    summary: RunOutcome | None = None
 
     @property
     def is_main(self) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tvae_core import Callback, RunContext, is_main_process
+from tvae_core import flatten_config as core_flatten_config
 from tvae_tensorboard.buffer import MetricsBuffer
 
 if TYPE_CHECKING:
@@ -20,52 +21,21 @@ _log = logging.getLogger("tvae.tensorboard")
 HParamValue = bool | int | float | str
 
 
-def _plain(config: Any) -> Any:
-    if hasattr(config, "to_dict"):
-        return config.to_dict()
-    if hasattr(config, "model_dump"):
-        return config.model_dump(mode="json")
-    return config
-
-
-def flatten_config(config: Any, prefix: str = "") -> dict[str, HParamValue]:
+def flatten_config(config: Any) -> dict[str, HParamValue]:
     """A config as flat ``a.b.c`` keys with bool/int/float/str values, for the HParams dashboard.
 
-    Lists of components (mappings with a unique ``name``) are keyed by name:
-    ``losses: [{name: kl, weight: 0.5}]`` gives ``losses.kl.weight = 0.5``, and a component
-    without settings gives ``losses.kl = True``. Other lists become one string.
+    The keys are :func:`tvae_core.flatten_config`'s (components by name:
+    ``losses: [{name: kl, weight: 0.5}]`` gives ``losses.kl.weight = 0.5``, a component
+    without settings ``losses.kl = True``); values HParams cannot hold (lists, None, empty
+    mappings) become their text.
     """
-    config = _plain(config)
-    out: dict[str, HParamValue] = {}
-    if isinstance(config, Mapping):
-        for key, value in config.items():
-            out.update(flatten_config(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    if isinstance(config, (list, tuple)):
-        names = [c.get("name") for c in config if isinstance(c, Mapping)]
-        if (
-            config
-            and len(names) == len(config)
-            and all(isinstance(n, str) for n in names)
-            and len(set(names)) == len(names)
-        ):
-            for item in config:
-                rest = {k: v for k, v in item.items() if k != "name"}
-                key = f"{prefix}.{item['name']}"
-                if rest:
-                    out.update(flatten_config(rest, key))
-                else:
-                    out[key] = True
-            return out
-        out[prefix] = str(list(config))
-        return out
-    if config is None:
-        out[prefix] = "None"
-    elif isinstance(config, (bool, int, float, str)):
-        out[prefix] = config
-    else:
-        out[prefix] = str(config)
-    return out
+    return {key: _hparam(value) for key, value in core_flatten_config(config).items()}
+
+
+def _hparam(value: Any) -> HParamValue:
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 class TensorBoardCallback(Callback):
