@@ -33,7 +33,8 @@ def test_hook_reference_documents_every_hookspec() -> None:
 
     text = _gen().hooks_markdown()
     hooks = [name for name in vars(_hookspecs) if name.startswith("tvae_")]
-    assert len(hooks) == 9  # seven kinds, presets, commands
+    # seven kinds, presets, commands, and the sweep search
+    assert len(hooks) == 10, hooks
     for name in hooks:
         assert f"## `{name}`" in text
         assert f"def {name}(" in text

@@ -170,7 +170,9 @@ def build_cli(plugins: list[str] | None = None) -> TvaeGroup:
     global _startup_manager
     import typer.main
 
-    group = typer.main.get_group(app)
+    # get_command, not get_group: it adds --install-completion / --show-completion and
+    # registers typer's shell-completion classes (without them `_TVAE_COMPLETE` fails).
+    group = typer.main.get_command(app)
     assert isinstance(group, TvaeGroup)
     if os.environ.get("TVAE_NO_PLUGIN_COMMANDS"):
         return group
