@@ -25,6 +25,8 @@ class RunSummary:
     best_epoch: dict[str, int] = field(default_factory=dict)
     run_dir: str | None = None
     error: str | None = None
+    #: ``{"epoch": E, "metrics": {...}}``: the epoch ``best.pt`` holds (E epochs completed).
+    best_checkpoint: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +39,7 @@ class RunSummary:
             "best_epoch": self.best_epoch,
             "run_dir": self.run_dir,
             "error": self.error,
+            "best_checkpoint": self.best_checkpoint,
         }
 
 

@@ -32,6 +32,8 @@ class Counters:
     epoch: int = 0
     global_step: int = 0
     last_logs: dict[str, float] = field(default_factory=dict)
+    #: ``{"epoch": E, "metrics": {...}}`` of the epoch ``best.pt`` was last saved at.
+    best_checkpoint: dict[str, Any] | None = None
 
 
 def capture(
@@ -56,6 +58,7 @@ def capture(
         "rng": rng_state(),
         "best": dict(counters.best.value),
         "best_epoch": dict(counters.best.epoch),
+        "best_checkpoint": counters.best_checkpoint,
         "config": config.to_dict(),
         "plugins": dict(plugin_versions),
         "tvae_version": __version__,
@@ -95,7 +98,21 @@ def restore(
     counters.best.epoch = {
         k: v for k, v in ckpt.get("best_epoch", {}).items() if k not in constants
     }
+    counters.best_checkpoint = _best_checkpoint(ckpt.get("best_checkpoint"))
     callbacks.on_load_checkpoint(ckpt)
+
+
+def _best_checkpoint(saved: Any) -> dict[str, Any] | None:
+    """The saved ``best_checkpoint`` record if it is well-formed plain data, else None."""
+    if not isinstance(saved, Mapping) or not isinstance(saved.get("epoch"), int):
+        return None
+    metrics = saved.get("metrics")
+    if not isinstance(metrics, Mapping):
+        return None
+    return {
+        "epoch": int(saved["epoch"]),
+        "metrics": {str(k): float(v) for k, v in metrics.items() if isinstance(v, (int, float))},
+    }
 
 
 def version_changes(ckpt: Mapping[str, Any], plugins_now: Mapping[str, str | None]) -> list[str]:

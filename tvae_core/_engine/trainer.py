@@ -40,7 +40,7 @@ from tvae_core._plugins.interfaces import Callback, CallbackList, Control, RunVi
 from tvae_core._plugins.manager import PluginManager
 from tvae_core._run.checkpoint import check_run_checkpoint, load_checkpoint, load_model_state
 from tvae_core._run.checkpoint import save_checkpoint as write_checkpoint
-from tvae_core._run.rundir import LAST, RunDir, monotonic, resolve_checkpoint, utc_now
+from tvae_core._run.rundir import BEST, LAST, RunDir, monotonic, resolve_checkpoint, utc_now
 from tvae_core._version import __version__
 from tvae_core.logging import get_logger
 
@@ -171,6 +171,10 @@ class Trainer:
     def last_logs(self) -> dict[str, float]:
         return self.counters.last_logs
 
+    def direction(self, key: str) -> bool | None:
+        """How ``key`` improves: True upwards, False downwards, None without a best."""
+        return self.counters.best.direction(key)
+
     # -- building ------------------------------------------------------------------------
     def setup(self) -> Trainer:
         """Build every component (without training): what ``tvae validate`` runs."""
@@ -202,6 +206,22 @@ class Trainer:
         p = Path(path)
         if not p.is_absolute() and self.checkpoint_dir is not None and p.parent == Path("."):
             p = self.checkpoint_dir / p
+        if p.name == BEST:
+            # the summary names the epoch (and its metrics) that best.pt holds
+            previous = self.counters.best_checkpoint
+            self.counters.best_checkpoint = {
+                "epoch": self.epoch,
+                "metrics": {
+                    k: float(v)
+                    for k, v in self.last_logs.items()
+                    if isinstance(v, (int, float)) and k.startswith("val/")
+                },
+            }
+            try:
+                return write_checkpoint(self.state_dict(), p)
+            except BaseException:
+                self.counters.best_checkpoint = previous
+                raise
         return write_checkpoint(self.state_dict(), p)
 
     def load_state(self, ckpt: Mapping[str, Any], path: str | Path = "<checkpoint>") -> None:
@@ -394,6 +414,7 @@ class Trainer:
             best_epoch=self.best_epoch,
             run_dir=str(self.run_dir) if self.run_dir is not None else None,
             error=error,
+            best_checkpoint=self.counters.best_checkpoint,
         )
         self.summary = summary
         if self._run is not None and self.is_main:

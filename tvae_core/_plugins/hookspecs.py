@@ -4,7 +4,7 @@ A plugin is a module (or object) with functions decorated by :data:`tvae_core.ho
 named after the hooks below. Each ``tvae_register_<kind>`` hook is called exactly once per
 plugin manager, when the registry is first built, with a ``register`` callable::
 
-    register(name, factory, *, description=None, settings=None)
+    register(name, factory, *, description=None, settings=None, higher_is_better=None)
 
 - ``name``: the component's name in configs (``padic_ranking``); unique within the plugin.
 - ``factory``: a callable building the component from its settings, or a lazy import string
@@ -13,6 +13,9 @@ plugin manager, when the registry is first built, with a ``register`` callable::
   docstring (which imports a lazy factory, so give it for lazy ones).
 - ``settings``: a pydantic model of the settings; by default it is derived from the factory's
   signature (type hints and defaults), and unknown keys are always rejected.
+- ``higher_is_better`` (metrics only): how the metric's values improve, as the attribute of
+  the same name (a bool, or ``{key: True | False | None}``); the built metric's own
+  attribute wins.
 
 Plugin modules must not import torch at module level: ``tvae list`` and ``tvae plugins``
 import every plugin module and must stay fast.

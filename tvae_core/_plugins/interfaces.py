@@ -170,6 +170,12 @@ class RunContext(Protocol):
         Returns the file written, or None on ranks that write no files.
         """
 
+    def direction(self, key: str) -> bool | None:
+        """How the logged ``key`` improves: True upwards, False downwards, None unknown.
+
+        From the metrics' declared ``higher_is_better`` (losses improve downwards).
+        """
+
 
 class RunView:
     """A :class:`RunContext` showing only the protocol's members of the run behind it.
@@ -251,6 +257,14 @@ class RunView:
 
     def save_checkpoint(self, path: str | Path) -> Path | None:
         return self._run.save_checkpoint(path)
+
+    def direction(self, key: str) -> bool | None:
+        """How the logged ``key`` improves: True upwards, False downwards, None unknown.
+
+        From the metrics' declared ``higher_is_better`` (losses improve downwards); a
+        callback's ``mode`` default follows it.
+        """
+        return self._run.direction(key)
 
 
 def is_main_process(run: RunContext | None = None) -> bool:

@@ -21,7 +21,7 @@ import importlib.util
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -348,8 +348,10 @@ class PluginManager:
             *,
             description: str | None = None,
             settings: Any = None,
+            higher_is_better: Any = None,
         ) -> None:
             self._check_registration(info, kind, name, factory, staged)
+            self._check_direction(kind, name, higher_is_better)
             staged.append(
                 Component(
                     kind,
@@ -360,6 +362,7 @@ class PluginManager:
                     factory,
                     description,
                     settings,
+                    higher_is_better,
                     source=info.source,
                     load_index=index,
                 )
@@ -443,6 +446,33 @@ class PluginManager:
             )
         if any(c.kind == kind and c.name == name for c in staged):
             raise PluginError(f"registered {kind} {name!r} twice", code="registered-twice")
+
+    @staticmethod
+    def _check_direction(kind: str, name: str, declared: object) -> None:
+        """``higher_is_better`` at registration: metrics only; a bool or ``{key: bool | None}``."""
+        if declared is None:
+            return
+        where = f"{kind} {name!r}"
+        if kind != "metric":
+            raise PluginError(
+                "higher_is_better is given only when registering a metric",
+                where=where,
+                code="bad-factory",
+            )
+        ok = isinstance(declared, bool) or (
+            isinstance(declared, Mapping)
+            and all(
+                isinstance(k, str) and k and (v is None or isinstance(v, bool))
+                for k, v in declared.items()
+            )
+        )
+        if not ok:
+            raise PluginError(
+                f"higher_is_better is {type(declared).__name__}, not a bool or a mapping of "
+                "each returned key to True, False or None",
+                where=where,
+                code="bad-factory",
+            )
 
     # -- commands --------------------------------------------------------------------------
     def command_hooks(self) -> list[tuple[PluginInfo, Callable[..., Any]]]:

@@ -30,6 +30,7 @@ class RegisterFn(Protocol):
         *,
         description: str | None = None,
         settings: type[BaseModel] | None = None,
+        higher_is_better: bool | Mapping[str, bool | None] | None = None,
     ) -> None: ...
 
 
@@ -94,6 +95,10 @@ class Component:
     factory_ref: Callable[..., Any] | str
     description_given: str | None = None
     settings_given: type[BaseModel] | None = None
+    #: A metric's direction given at registration (``register(..., higher_is_better=...)``):
+    #: a bool, or a mapping per returned key (None: a constant without a best); None when
+    #: not given. The built object's own ``higher_is_better`` attribute, if any, wins.
+    higher_is_better_given: bool | Mapping[str, bool | None] | None = None
     #: Where its plugin came from and in which place it loaded (see :meth:`Registry.get`).
     source: str = "object"
     load_index: int = 0
@@ -183,11 +188,38 @@ class Component:
         """Call the factory with the (already validated) settings."""
         factory = self.load()
         try:
-            return factory(*leading, **settings)
+            built = factory(*leading, **settings)
         except (TypeError, ValueError) as exc:
             raise SettingsError(
                 f"rejected its settings: {exc}", component=self.label, plugin=self.origin
             ) from exc
+        if self.higher_is_better_given is not None:
+            built = with_direction(built, self.higher_is_better_given)
+        return built
+
+
+class _DirectedMetric:
+    """A metric that cannot carry attributes, with the direction its registration gave."""
+
+    def __init__(self, metric: Any, higher_is_better: Any) -> None:
+        self._metric = metric
+        self.higher_is_better = higher_is_better
+        if hasattr(metric, "requires"):
+            self.requires = metric.requires
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._metric(*args, **kwargs)
+
+
+def with_direction(metric: Any, higher_is_better: Any) -> Any:
+    """``metric`` carrying the registered ``higher_is_better``, unless it declares its own."""
+    if hasattr(metric, "higher_is_better"):
+        return metric
+    try:
+        metric.higher_is_better = higher_is_better
+    except (AttributeError, TypeError):
+        return _DirectedMetric(metric, higher_is_better)
+    return metric
 
 
 @dataclass

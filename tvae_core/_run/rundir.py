@@ -20,6 +20,7 @@ from tvae_core._run.atomic import jsonable, write_json_atomic, write_text_atomic
 
 CHECKPOINTS = "checkpoints"
 LAST = "last.pt"
+BEST = "best.pt"
 
 
 def new_run_name() -> str:

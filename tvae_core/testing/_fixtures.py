@@ -246,6 +246,8 @@ class FakeRun:
     val_logs: dict[str, float] = field(default_factory=dict)
     saved: list[Path] = field(default_factory=list)
     summary: RunOutcome | None = None
+    #: What :meth:`direction` answers: True (higher is better) or False per log key.
+    directions: dict[str, bool] = field(default_factory=dict)
 
     @property
     def is_main(self) -> bool:
@@ -260,6 +262,9 @@ class FakeRun:
 
     def validate(self) -> dict[str, float]:
         return dict(self.val_logs)
+
+    def direction(self, key: str) -> bool | None:
+        return self.directions.get(key)
 
     def save_checkpoint(self, path: str | Path) -> Path | None:
         if not self.is_main:

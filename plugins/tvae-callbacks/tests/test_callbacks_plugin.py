@@ -22,7 +22,7 @@ def test_registers_the_four_callbacks_with_settings_schemas() -> None:
     settings = registry.get("callback", "early_stopping").validate(
         {"monitor": "val/loss", "patience": 5}, "callbacks[1]"
     )
-    assert settings == {"patience": 5, "monitor": "val/loss", "mode": "min", "min_delta": 1e-4}
+    assert settings == {"patience": 5, "monitor": "val/loss", "mode": None, "min_delta": 1e-4}
     with pytest.raises(
         SettingsError,
         match=r"callbacks\[1\].patients: unknown key 'patients'; did you mean 'patience'",

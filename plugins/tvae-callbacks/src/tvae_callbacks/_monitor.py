@@ -57,11 +57,32 @@ def read_metric(monitor: str, logs: Mapping[str, Any]) -> tuple[str, float] | No
     return key, value
 
 
-def check_mode(mode: str) -> Mode:
-    """``mode`` itself if it is ``"min"`` or ``"max"``; a one-line ValueError otherwise."""
-    if mode not in ("min", "max"):
+def check_mode(mode: str | None) -> Mode | None:
+    """``mode`` itself if it is ``"min"``, ``"max"`` or None; a one-line ValueError otherwise."""
+    if mode is not None and mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', found {mode!r}")
     return mode  # type: ignore[return-value]
+
+
+def loss_mode(monitor: str) -> Mode | None:
+    """``"min"`` for a loss key (``val/loss``, ``train/loss``, ``val_loss``), None otherwise."""
+    return "min" if any(k in ("val/loss", "train/loss") for k in key_aliases(monitor)) else None
+
+
+def declared_mode(monitor: str, run: Any) -> Mode | None:
+    """The mode the run's declared directions give ``monitor`` (None if it knows none).
+
+    Inside ``tvae run`` the run answers ``direction(key)`` from the metrics' own
+    ``higher_is_better`` (and losses improve downwards).
+    """
+    direction = getattr(run, "direction", None)
+    if direction is None:
+        return None
+    for key in key_aliases(monitor):
+        higher = direction(key)
+        if higher is not None:
+            return "max" if higher else "min"
+    return None
 
 
 def check_non_negative(name: str, value: float) -> None:
@@ -96,14 +117,19 @@ class MonitorCallback(Callback):
 
     Args:
         monitor: The metric's log key.
-        mode: ``min`` if lower is better, ``max`` if higher is better.
+        mode: ``min`` if lower is better, ``max`` if higher is better; None (the default)
+            follows the direction the metric declares (``higher_is_better``), ``min`` for
+            losses and for a key whose direction is unknown.
         min_delta: An improvement must beat the best value by more than this.
     """
 
-    def __init__(self, monitor: str, mode: Literal["min", "max"], min_delta: float) -> None:
+    def __init__(self, monitor: str, mode: Literal["min", "max"] | None, min_delta: float) -> None:
         check_non_negative("min_delta", min_delta)
         self.monitor = monitor
-        self.mode = check_mode(mode)
+        #: The mode as configured (None: follow the metric's declared direction).
+        self.mode_setting = check_mode(mode)
+        self.mode: Mode = self.mode_setting or loss_mode(monitor) or "min"
+        self._mode_known = self.mode_setting is not None or loss_mode(monitor) is not None
         self.min_delta = min_delta
         self.best: float | None = None
         self.best_epoch: int | None = None
@@ -112,10 +138,18 @@ class MonitorCallback(Callback):
 
     @property
     def state_key(self) -> str:
-        return self._state_key_from(monitor=self.monitor, mode=self.mode)
+        # fixed at construction (restored before fit start): "auto" follows the metric
+        return self._state_key_from(
+            monitor=self.monitor, mode=self.mode if self._mode_known else "auto"
+        )
 
     def on_fit_start(self, run: RunContext) -> None:
         self._run = run
+        if not self._mode_known:
+            declared = declared_mode(self.monitor, run)
+            if declared is not None and declared != self.mode:
+                # the direction the metric declares; bookkeeping of the other one is void
+                self.mode, self.best, self.best_epoch, self.wait = declared, None, None, 0
 
     def on_fit_end(self, run: RunContext) -> None:
         self._run = None
@@ -154,10 +188,11 @@ class MonitorCallback(Callback):
 
     def load_monitor_state(self, state: Mapping[str, Any]) -> bool:
         """Restore :meth:`monitor_state` if it watched the same metric the same way."""
-        if (
-            state.get("monitor", self.monitor) != self.monitor
-            or state.get("mode", self.mode) != self.mode
-        ):
+        if state.get("monitor", self.monitor) != self.monitor:
+            return False
+        if not self._mode_known and state.get("mode") in ("min", "max"):
+            self.mode = state["mode"]  # checked against the declared direction at fit start
+        elif state.get("mode", self.mode) != self.mode:
             return False
         best = state.get("best")
         self.best = None if best is None else float(best)

@@ -45,7 +45,8 @@ class CheckpointCallback(MonitorCallback):
         save_interval: Save ``epoch_XXXX.pt`` every this many epochs; None saves none.
         save_best: Save ``best.pt`` when the monitored metric improves.
         monitor: The metric deciding ``best.pt``; ``val_loss`` and ``val/loss`` name the same key.
-        mode: ``min`` if lower is better, ``max`` if higher is better.
+        mode: ``min`` if lower is better, ``max`` if higher is better; unset, the direction
+            the monitored metric declares (``min`` for losses).
         min_delta: An improvement must beat the best value by more than this.
         keep_last: Keep only this many periodic files (oldest deleted first); None keeps all.
         model: Hand-written loops only: the model whose weights to save.
@@ -59,7 +60,7 @@ class CheckpointCallback(MonitorCallback):
         save_interval: int | None = 10,
         save_best: bool = True,
         monitor: str = "val/loss",
-        mode: Literal["min", "max"] = "min",
+        mode: Literal["min", "max"] | None = None,
         min_delta: float = 0.0,
         keep_last: int | None = None,
         *,

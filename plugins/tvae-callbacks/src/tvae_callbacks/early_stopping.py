@@ -19,7 +19,8 @@ class EarlyStoppingCallback(MonitorCallback):
     Args:
         patience: Epochs without improvement (among those that logged the metric) before stopping.
         monitor: The metric to watch; ``val_loss`` and ``val/loss`` name the same key.
-        mode: ``min`` if lower is better, ``max`` if higher is better.
+        mode: ``min`` if lower is better, ``max`` if higher is better; unset, the direction
+            the monitored metric declares (``min`` for losses).
         min_delta: An improvement must beat the best value by more than this.
     """
 
@@ -27,7 +28,7 @@ class EarlyStoppingCallback(MonitorCallback):
         self,
         patience: int = 20,
         monitor: str = "val/loss",
-        mode: Literal["min", "max"] = "min",
+        mode: Literal["min", "max"] | None = None,
         min_delta: float = 1e-4,
     ) -> None:
         if patience < 0:

@@ -47,21 +47,25 @@ def tvae_register_metrics(register: RegisterFn) -> None:
         "coverage",
         f"{_PKG}.metrics:Coverage",
         description="Fraction of operations decoded back exactly from their posterior mean",
+        higher_is_better=True,
     )
     register(
         "hierarchy",
         f"{_PKG}.metrics:Hierarchy",
         description="Spearman(valuation, hyperbolic radius) and its tie ceiling (negative is good)",
+        higher_is_better={"hierarchy": False, "hierarchy_ceiling": None},
     )
     register(
         "radial_accuracy",
         f"{_PKG}.metrics:RadialAccuracy",
         description="Fraction of pairs with v(i) > v(j) and rho(z_i) < rho(z_j)",
+        higher_is_better=True,
     )
     register(
         "triplet_accuracy",
         f"{_PKG}.metrics:TripletAccuracy",
         description="Fraction of a fixed triplet sample ordered in d_c as by the 3-adic distance",
+        higher_is_better=True,
     )
 
 
