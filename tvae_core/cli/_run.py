@@ -56,6 +56,8 @@ def run(
     from tvae_core._engine.trainer import Trainer
     from tvae_core._run.checkpoint import check_run_checkpoint, load_checkpoint
     from tvae_core._run.rundir import RunDir, find_latest_run, resolve_checkpoint
+    from tvae_core._run.trust import drop_checkpoint_paths
+    from tvae_core.logging import get_logger
 
     pm = manager(plugin)
     sets = set_ or []
@@ -76,7 +78,16 @@ def run(
         resume_path, run_path = ref.path, ref.run_dir
         resume_state = load_checkpoint(resume_path)
         check_run_checkpoint(resume_state, resume_path)
-        cfg = build_config(apply_overrides(resume_state["config"], sets), source=str(resume_path))
+        # The file chooses no place to write: its paths are dropped, their defaults apply.
+        trusted, dropped = drop_checkpoint_paths(resume_state["config"])
+        if dropped:
+            get_logger("tvae.run").warning(
+                "ignoring %s from %s: a resumed run writes only inside its own folder "
+                "(give them again with --set)",
+                ", ".join(dropped[:8]) + (" ..." if len(dropped) > 8 else ""),
+                resume_path,
+            )
+        cfg = build_config(apply_overrides(trusted, sets), source=str(resume_path))
         source = None
     else:
         cfg, source = load_run_config(config, sets, pm)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,7 @@ from tvae_callbacks._monitor import MonitorCallback
 from tvae_core import RunContext, is_main_process
 
 _log = logging.getLogger("tvae.callbacks.checkpoint")
+_PERIODIC = re.compile(r"epoch_[0-9]{4,}\.pt")
 
 
 def _plain_config(config: Any) -> Any:
@@ -161,7 +163,7 @@ class CheckpointCallback(MonitorCallback):
         directory = self.directory
         while len(self.periodic) > self.keep_last:
             old = self.periodic.pop(0)
-            if directory is not None:
+            if directory is not None and _own_file_name(old):
                 (directory / old).unlink(missing_ok=True)
 
     def _warn(self, why: str) -> None:
@@ -175,8 +177,18 @@ class CheckpointCallback(MonitorCallback):
         return {**self.monitor_state(), "periodic": list(self.periodic)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.periodic = [str(p) for p in state.get("periodic", [])]
+        # Only names of files this callback writes: a checkpoint from elsewhere must not
+        # make the next prune delete any other file (an absolute path, ../x, a folder).
+        periodic = state.get("periodic", [])
+        self.periodic = [
+            p for p in (periodic if isinstance(periodic, list) else []) if _own_file_name(p)
+        ]
         self.load_monitor_state(state)
+
+
+def _own_file_name(name: Any) -> bool:
+    """Whether ``name`` is a periodic file's bare name, ``epoch_NNNN.pt`` (no folder part)."""
+    return isinstance(name, str) and _PERIODIC.fullmatch(name) is not None
 
 
 def _is_number(value: Any) -> bool:
