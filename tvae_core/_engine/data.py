@@ -6,12 +6,53 @@ other component interfaces, in :mod:`tvae_core._plugins.interfaces`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
 
 from tvae_core._plugins.interfaces import Batch
+
+
+class BatchLoader:
+    """A dataset's batches as a torch user expects a loader: re-iterable, with ``len()``.
+
+    Each ``for batch in loader`` pass yields a whole epoch. A loader made for one ``epoch``
+    repeats that epoch's order on every pass; a loader made without one starts at epoch 0
+    and takes the next epoch on every pass (as a shuffling ``DataLoader`` reshuffles), and
+    :meth:`set_epoch` picks the next pass's epoch (as on a ``DistributedSampler``). The
+    batches are the same slices of on-device tensors the trainer takes: no collation.
+    ``next(loader)`` also works, stepping through one pass.
+    """
+
+    def __init__(
+        self,
+        batches: Callable[[int], Iterator[Batch]],
+        length: Callable[[], int],
+        epoch: int | None,
+    ) -> None:
+        self._batches, self._length = batches, length
+        self._fixed = epoch is not None
+        self.epoch = 0 if epoch is None else epoch
+        self._current: Iterator[Batch] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch the next pass yields."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self._length()
+
+    def __iter__(self) -> Iterator[Batch]:
+        epoch = self.epoch
+        if not self._fixed:
+            self.epoch += 1
+        return self._batches(epoch)
+
+    def __next__(self) -> Batch:
+        if self._current is None:
+            self._current = iter(self)
+        return next(self._current)
 
 
 class TensorDataset:
@@ -24,6 +65,10 @@ class TensorDataset:
     of ``B`` rows, so a global step covers the rows a single process with batch size ``w*B``
     would see. The last, shorter block is split into ``w`` near-equal slices (every rank takes
     the same number of steps, which DDP needs); a tail shorter than ``w`` rows is dropped.
+
+    It is also a map-style torch dataset: ``len(ds)`` training rows and ``ds[i]``, a dict of
+    row ``i``'s tensors, so ``DataLoader(ds, batch_size=...)`` and a ``DistributedSampler``
+    take it (collating row by row, which is slower than :meth:`train_batches`).
     """
 
     def __init__(
@@ -59,6 +104,13 @@ class TensorDataset:
     def __len__(self) -> int:
         return len(next(iter(self.tensors.values())))
 
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        n = len(self)
+        i = int(i)
+        if not -n <= i < n:
+            raise IndexError(f"row {i} out of range for a dataset of {n} rows")
+        return {k: v[i] for k, v in self.tensors.items()}
+
     def setup(self, *, device: torch.device, seed: int, rank: int = 0, world_size: int = 1) -> None:
         self.device = torch.device(device)
         self.seed, self.rank, self.world_size = seed, rank, world_size
@@ -86,7 +138,14 @@ class TensorDataset:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(n, generator=gen)
 
-    def train_batches(self, epoch: int) -> Iterator[Batch]:
+    def train_batches(self, epoch: int | None = None) -> BatchLoader:
+        """The training batches of ``epoch`` as a :class:`BatchLoader` (``len()`` steps).
+
+        Without ``epoch``, each pass over the loader is the next epoch (0, 1, 2, ...).
+        """
+        return BatchLoader(self._epoch_batches, self._global_steps, epoch)
+
+    def _epoch_batches(self, epoch: int) -> Iterator[Batch]:
         order = self.epoch_order(epoch).to(self.device)
         bs, world, rank = self.batch_size, self.world_size, self.rank
         block = bs * world
@@ -98,7 +157,15 @@ class TensorDataset:
                 idx = rows.tensor_split(world)[rank]
             yield {k: v.index_select(0, idx) for k, v in self.tensors.items()}
 
-    def eval_batches(self) -> Iterator[Batch]:
+    def eval_batches(self) -> BatchLoader:
+        """The evaluation set in a fixed order, as a :class:`BatchLoader` (``len()`` batches)."""
+        return BatchLoader(lambda _epoch: self._eval_batches(), self._num_eval_batches, 0)
+
+    def _num_eval_batches(self) -> int:
+        n = len(next(iter(self.eval_tensors.values())))
+        return -(-n // self.eval_batch_size)
+
+    def _eval_batches(self) -> Iterator[Batch]:
         n = len(next(iter(self.eval_tensors.values())))
         for start in range(0, n, self.eval_batch_size):
             yield {k: v[start : start + self.eval_batch_size] for k, v in self.eval_tensors.items()}

@@ -80,3 +80,51 @@ def test_n12_is_bounded() -> None:
     size = sum(t.element_size() * t.numel() for t in ds.tensors.values())
     assert len(ds) == 3**12
     assert size < 100 * 2**20
+
+
+def test_a_dataloader_and_a_distributed_sampler_take_the_dataset() -> None:
+    from torch.utils.data import DataLoader, DistributedSampler
+    from tvae_ternary import TernaryVAE
+
+    ds = _setup(TernaryOpsDataset(n_trits=3, batch_size=9))
+    loader = DataLoader(ds, batch_size=9, shuffle=True, generator=torch.Generator().manual_seed(0))
+    batches = list(loader)
+    assert len(batches) == len(loader) == 3
+    seen = torch.cat([b["index"] for b in batches])
+    assert torch.equal(seen.sort().values, torch.arange(27))
+    first = batches[0]
+    assert first["x"].shape == (9, 3) and first["x"].dtype == torch.float32
+    assert torch.equal(first["x"], all_trits(3)[first["index"]].float())
+    assert torch.equal(first["valuation"], valuation_table(3)[first["index"]])
+    out = TernaryVAE(input_dim=27, latent_dim=2)(first)
+    assert out["logits"].shape == (9, 3, 3)
+    shards = [list(DistributedSampler(ds, num_replicas=2, rank=r, shuffle=False)) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 14
+    assert set(shards[0]) | set(shards[1]) == set(range(27))
+    with pytest.raises(IndexError):
+        ds[27]
+
+
+def test_stratified_rows_index_like_the_epoch() -> None:
+    ds = _setup(TernaryOpsDataset(n_trits=3, batch_size=9, stratified=True))
+    rows = torch.stack([ds[i]["index"] for i in range(len(ds))])
+    epoch = torch.cat([b["index"] for b in ds.train_batches(0)])
+    assert torch.equal(rows.sort().values, epoch.sort().values)
+
+
+def test_train_batches_is_a_reiterable_loader_with_len() -> None:
+    ds = _setup(TernaryOpsDataset(n_trits=4, batch_size=16))
+    fixed = ds.train_batches(3)
+    assert len(fixed) == ds.num_train_batches() == 6
+    one = [b["index"] for b in fixed]
+    two = [b["index"] for b in fixed]
+    assert len(one) == 6 and all(torch.equal(a, b) for a, b in zip(one, two, strict=True))
+    loader = ds.train_batches()  # each pass is the next epoch, as a shuffling DataLoader
+    passes = [torch.cat([b["index"] for b in loader]) for _ in range(3)]
+    assert all(len(p) == 81 for p in passes)
+    assert torch.equal(passes[1], torch.cat([b["index"] for b in ds.train_batches(1)]))
+    assert not torch.equal(passes[0], passes[1])
+    loader.set_epoch(0)
+    assert torch.equal(torch.cat([b["index"] for b in loader]), passes[0])
+    evaluation = ds.eval_batches()
+    assert len(evaluation) == 6 == len(list(evaluation)) == len(list(evaluation))

@@ -2,6 +2,10 @@
 
 Batches hold ``x`` (B, n) float trits in {-1, 0, +1}, ``index`` (B,) long and ``valuation``
 (B,) long. Shuffling comes from the run's seed through :class:`tvae_core.TensorDataset`.
+
+The dataset is also a map-style torch dataset: ``ds[i]`` is training row ``i`` as a dict of
+``x`` (n,), ``index`` and ``valuation`` (0-d), so ``DataLoader(ds, batch_size=B)`` collates
+the batch dict the model takes, and ``DistributedSampler(ds)`` shards it.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class TernaryOpsDataset(TensorDataset):
         self.stratified = stratified
         self.val_fraction = val_fraction
         self._repeats = self._level_repeats() if stratified else None
+        self._rows: torch.Tensor | None = None
 
     def _level_repeats(self) -> torch.Tensor:
         """How many times each training row is drawn per epoch when stratified."""
@@ -91,6 +96,20 @@ class TernaryOpsDataset(TensorDataset):
 
     def __len__(self) -> int:
         return self.rows_per_epoch
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        """Training row ``i`` of an epoch (rows of small levels repeat when stratified)."""
+        n = len(self)
+        i = int(i)
+        if not -n <= i < n:
+            raise IndexError(f"row {i} out of range for a dataset of {n} rows")
+        if self._repeats is not None:
+            if self._rows is None:
+                self._rows = torch.repeat_interleave(
+                    torch.arange(len(self._repeats)), self._repeats.cpu()
+                )
+            i = int(self._rows[i])
+        return {k: v[i] for k, v in self.tensors.items()}
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """Row order of ``epoch``: a seeded permutation, with repeated rows when stratified."""
