@@ -20,7 +20,12 @@ from tvae_core._engine.environment import rng_state, set_rng_state
 from tvae_core._engine.records import BestMetrics
 from tvae_core._errors import CheckpointError
 from tvae_core._plugins.interfaces import CallbackList
-from tvae_core._run.checkpoint import FORMAT_VERSION, check_run_checkpoint, load_model_state
+from tvae_core._run.checkpoint import (
+    FORMAT_VERSION,
+    check_optimizer_state,
+    check_run_checkpoint,
+    load_model_state,
+)
 from tvae_core._version import __version__
 
 
@@ -77,6 +82,7 @@ def restore(
 ) -> None:
     """Restore what :func:`capture` saved, strictly; then tell the callbacks."""
     check_run_checkpoint(ckpt, path)
+    check_optimizer_state(parts.optimizer, ckpt["optimizer_state_dict"], path)
     load_model_state(parts.model, ckpt["model_state_dict"], path)
     try:
         parts.optimizer.load_state_dict(ckpt["optimizer_state_dict"])

@@ -11,10 +11,11 @@ pickled module — with the seed guide's keys plus the rest of the run's state::
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -112,6 +113,24 @@ def load_model_state(model: torch.nn.Module, state: Mapping[str, Any], path: str
         and hasattr(state[k], "shape")
         and tuple(state[k].shape) != tuple(own[k].shape)
     ]
+    shape += [
+        f"{k}: dtype {state[k].dtype} vs {own[k].dtype}"
+        for k in own
+        if k in state and isinstance(state[k], torch.Tensor) and state[k].dtype != own[k].dtype
+    ]
+    bad = next(
+        (
+            k
+            for k in own
+            if k in state
+            and isinstance(state[k], torch.Tensor)
+            and state[k].is_floating_point()
+            and not bool(torch.isfinite(state[k]).all())
+        ),
+        None,
+    )
+    if bad is not None and not (missing or unexpected or shape):
+        raise CheckpointError(f"the checkpoint's weight {bad} holds NaN or Inf", source=str(path))
     if missing or unexpected or shape:
         parts = []
         if missing:
@@ -132,3 +151,68 @@ def load_model_state(model: torch.nn.Module, state: Mapping[str, Any], path: str
             source=str(path),
         )
     model.load_state_dict(state, strict=True)
+
+
+def check_optimizer_state(
+    optimizer: torch.optim.Optimizer, state: Mapping[str, Any], path: str | Path
+) -> None:
+    """Refuse optimizer state that does not fit ``optimizer``, before anything loads it.
+
+    ``torch.optim.Optimizer.load_state_dict`` trusts the file: a moment of the wrong shape
+    is broadcast or indexed out of bounds in the next step (a crash, or gigabytes of
+    memory). Every group must list as many parameters as the optimizer's; every tensor of
+    a parameter's state must have the parameter's shape and dtype (the
+    ``step`` count excepted: one number) and be finite. One-line CheckpointError.
+    """
+
+    def refuse(what: str) -> NoReturn:
+        raise CheckpointError(
+            f"the optimizer state does not fit this optimizer: {what}",
+            hint="was it written for another model or optimizer?",
+            source=str(path),
+        )
+
+    groups, saved_state = state.get("param_groups"), state.get("state")
+    if not isinstance(groups, list) or not isinstance(saved_state, Mapping):
+        refuse("param_groups must be a list and state a mapping")
+        return
+    own_groups = optimizer.param_groups
+    if len(groups) != len(own_groups):
+        refuse(f"{len(groups)} parameter groups, the optimizer has {len(own_groups)}")
+    params: dict[Any, torch.Tensor] = {}
+    for i, (saved, own) in enumerate(zip(groups, own_groups, strict=True)):
+        ids = saved.get("params") if isinstance(saved, Mapping) else None
+        if not isinstance(ids, list) or len(ids) != len(own["params"]):
+            n = len(ids) if isinstance(ids, list) else "no list of"
+            refuse(f"group {i} has {n} parameters, the optimizer's has {len(own['params'])}")
+            return
+        for pid, param in zip(ids, own["params"], strict=True):
+            if isinstance(pid, bool) or not isinstance(pid, int) or pid in params:
+                refuse(f"group {i} lists the parameter id {pid!r} (not a new integer)")
+            params[pid] = param
+    for pid, entry in saved_state.items():
+        if pid not in params:
+            refuse(f"state for parameter {pid!r}, which no group lists")
+        if not isinstance(entry, Mapping):
+            refuse(f"state of parameter {pid} holds a {type(entry).__name__}, not a mapping")
+        param = params[pid]
+        for key, value in entry.items():
+            if not isinstance(value, torch.Tensor):
+                if isinstance(value, float) and not math.isfinite(value):
+                    refuse(f"parameter {pid}'s {key} is {value}")
+                continue
+            where = f"parameter {pid}'s {key}"
+            if key == "step":  # the step count: a 0-d (or 1-element) number
+                if value.numel() != 1 or value.is_complex():
+                    refuse(f"{where} has shape {list(value.shape)}, not a single number")
+            else:
+                if tuple(value.shape) != tuple(param.shape):
+                    refuse(
+                        f"{where} has shape {list(value.shape)}, the parameter {list(param.shape)}"
+                    )
+                if value.dtype != param.dtype:
+                    refuse(f"{where} has dtype {value.dtype}, the parameter {param.dtype}")
+            if (value.is_floating_point() or value.is_complex()) and not bool(
+                torch.isfinite(value).all()
+            ):
+                refuse(f"{where} holds NaN or Inf")
