@@ -10,6 +10,17 @@ functions are the same metrics for direct use. Radii and distances are computed 
 - ``radial_accuracy``: over all pairs with v(i) > v(j), the fraction with rho(z_i) < rho(z_j).
 - ``triplet_accuracy``: over a fixed seeded sample of triplets (a, p, q) of distinct rows with
   v(|a-p|) != v(|a-q|), the fraction where the 3-adically closer one is closer in d_c.
+- ``level_radial_accuracy`` (level-balanced): for each adjacent level pair (k+1, k), the
+  fraction of pairs (i in level k+1, j in level k) with rho(z_i) < rho(z_j); the minimum over
+  k, each pair logged as ``level_radial_accuracy_{k+1}_{k}``.
+- ``depth_triplet_accuracy`` (depth-balanced): for each depth k = 1..n-1, a fixed seeded sample
+  of triplets (a, p, q) with v(|a-p|) = k and v(|a-q|) = k - 1; the fraction with
+  d_c(a, p) < d_c(a, q); the minimum over k, each depth logged as ``depth_triplet_accuracy_{k}``.
+- ``level_radius``: the mean, min and max radius of every valuation level
+  (``radius_v{k}_mean`` / ``_min`` / ``_max``), which have no "best".
+
+Directions (``higher_is_better``): hierarchy is better when lower, its ceiling is a constant;
+coverage and every accuracy when higher.
 """
 
 from __future__ import annotations
@@ -19,12 +30,14 @@ from collections.abc import Mapping
 import torch
 
 from tvae_ternary.geometry import distance, radius
-from tvae_ternary.space import pair_valuation, spearman_ceiling_from_ties
+from tvae_ternary.space import MAX_TRITS, pair_valuation, spearman_ceiling_from_ties
 
 Tensors = Mapping[str, torch.Tensor]
 
 #: Triplets in the fixed sample of ``triplet_accuracy``.
 DEFAULT_NUM_TRIPLETS = 100_000
+#: Triplets per depth in the fixed sample of ``depth_triplet_accuracy``.
+DEFAULT_TRIPLETS_PER_DEPTH = 10_000
 
 
 def _curvature(outputs: Tensors) -> torch.Tensor | float:
@@ -156,6 +169,138 @@ def _triplet_score(outputs: Tensors, triplets: tuple[torch.Tensor, ...]) -> floa
     return float((distance(z[a], z[closer], c) < distance(z[a], z[farther], c)).double().mean())
 
 
+def level_radial_accuracies(outputs: Tensors, batch: Tensors) -> dict[int, float]:
+    """For each adjacent level pair (k+1, k) present, the fraction with rho(level k+1) < rho(level k).
+
+    Exact over all pairs (a binary search in the sorted radii of level k), keyed by k.
+    """
+    v = batch["valuation"]
+    rho = _radii(outputs).cpu()
+    v = v.detach().cpu()
+    result: dict[int, float] = {}
+    for k in range(int(v.max()) if v.numel() else 0):
+        inner = rho[v == k + 1]
+        outer = torch.sort(rho[v == k]).values
+        if inner.numel() == 0 or outer.numel() == 0:
+            continue
+        # For each inner point, the outer points with a strictly larger radius.
+        larger = outer.numel() - torch.searchsorted(outer, inner, side="right")
+        result[k] = int(larger.sum()) / (inner.numel() * outer.numel())
+    return result
+
+
+def level_radial_accuracy(outputs: Tensors, batch: Tensors) -> dict[str, float]:
+    """The minimum over adjacent level pairs (key ``level_radial_accuracy``) and each pair."""
+    per_pair = level_radial_accuracies(outputs, batch)
+    out = {"level_radial_accuracy": min(per_pair.values()) if per_pair else float("nan")}
+    out.update({f"level_radial_accuracy_{k + 1}_{k}": a for k, a in per_pair.items()})
+    return out
+
+
+def level_radius(outputs: Tensors, batch: Tensors) -> dict[str, float]:
+    """Mean, min and max hyperbolic radius of every valuation level present."""
+    v = batch["valuation"].detach().cpu()
+    rho = _radii(outputs).cpu()
+    out: dict[str, float] = {}
+    for k in torch.unique(v).tolist():
+        r = rho[v == k]
+        out[f"radius_v{k}_mean"] = float(r.mean())
+        out[f"radius_v{k}_min"] = float(r.min())
+        out[f"radius_v{k}_max"] = float(r.max())
+    return out
+
+
+def _sample_in_group(
+    anchors: torch.Tensor,
+    index: torch.Tensor,
+    depth: int,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each anchor row, a random row sharing exactly ``depth`` low digits with it.
+
+    Returns (rows, found): ``found`` is False where the rejection rounds found none.
+    """
+    key = index % (3**depth)
+    finer = index % (3 ** (depth + 1))
+    order = torch.argsort(key, stable=True)
+    sorted_key = key[order]
+    _, inverse, counts = torch.unique_consecutive(
+        sorted_key, return_inverse=True, return_counts=True
+    )
+    starts = counts.cumsum(0) - counts
+    group_of_row = torch.empty_like(inverse)
+    group_of_row[order] = inverse
+    g = group_of_row[anchors]
+    rows = torch.zeros_like(anchors)
+    found = torch.zeros(anchors.numel(), dtype=torch.bool)
+    for _ in range(64):
+        todo = (~found).nonzero().squeeze(1)
+        if todo.numel() == 0:
+            break
+        gt = g[todo]
+        offset = (torch.rand(todo.numel(), generator=gen, dtype=torch.float64) * counts[gt]).long()
+        cand = order[starts[gt] + offset.clamp(max=counts[gt] - 1)]
+        ok = finer[cand] != finer[anchors[todo]]
+        rows[todo[ok]] = cand[ok]
+        found[todo[ok]] = True
+    return rows, found
+
+
+def sample_depth_triplets(
+    index: torch.Tensor,
+    n_trits: int,
+    per_depth: int = DEFAULT_TRIPLETS_PER_DEPTH,
+    seed: int = 0,
+) -> dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """For each depth k = 1..n-1, row positions (a, p, q) with v(|a-p|) = k, v(|a-q|) = k - 1.
+
+    Anchors are drawn uniformly among the rows that admit such a p and q; deterministic in
+    (index, seed). A depth no row admits is left out.
+    """
+    index = index.detach().long().cpu()
+    gen = torch.Generator().manual_seed(seed)
+    result: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+    for k in range(1, n_trits):
+        # Rows whose depth-k group holds a row outside their depth-(k+1) group (for p), and
+        # whose depth-(k-1) group holds one outside their depth-k group (for q).
+        ok = torch.ones(index.numel(), dtype=torch.bool)
+        for d in (k, k - 1):
+            coarse = index % (3**d)
+            fine = index % (3 ** (d + 1))
+            _, coarse_inv, coarse_n = torch.unique(coarse, return_inverse=True, return_counts=True)
+            _, fine_inv, fine_n = torch.unique(fine, return_inverse=True, return_counts=True)
+            ok &= coarse_n[coarse_inv] > fine_n[fine_inv]
+        eligible = ok.nonzero().squeeze(1)
+        if eligible.numel() == 0:
+            continue
+        a = eligible[torch.randint(0, eligible.numel(), (per_depth,), generator=gen)]
+        p, found_p = _sample_in_group(a, index, k, gen)
+        q, found_q = _sample_in_group(a, index, k - 1, gen)
+        keep = found_p & found_q
+        result[k] = (a[keep], p[keep], q[keep])
+    return result
+
+
+def depth_triplet_accuracy(
+    outputs: Tensors,
+    batch: Tensors,
+    per_depth: int = DEFAULT_TRIPLETS_PER_DEPTH,
+    seed: int = 0,
+) -> dict[str, float]:
+    """The minimum over depths (key ``depth_triplet_accuracy``) and each depth's accuracy."""
+    triplets = sample_depth_triplets(batch["index"], _n_trits(batch), per_depth, seed)
+    return _depth_scores(outputs, triplets)
+
+
+def _depth_scores(
+    outputs: Tensors, triplets: Mapping[int, tuple[torch.Tensor, ...]]
+) -> dict[str, float]:
+    per_depth = {k: _triplet_score(outputs, t) for k, t in triplets.items() if t[0].numel()}
+    out = {"depth_triplet_accuracy": min(per_depth.values()) if per_depth else float("nan")}
+    out.update({f"depth_triplet_accuracy_{k}": a for k, a in per_depth.items()})
+    return out
+
+
 class Coverage:
     """Fraction of all evaluated operations decoded back exactly (a fraction, not a percent)."""
 
@@ -169,6 +314,8 @@ class Hierarchy:
     """Spearman between valuation and hyperbolic radius (logs hierarchy and its ceiling)."""
 
     requires = frozenset({"outputs.z_mean", "batch.valuation"})
+    # Lower is better (negative: high valuation near the origin); the ceiling is a constant.
+    higher_is_better: Mapping[str, bool | None] = {"hierarchy": False, "hierarchy_ceiling": None}
 
     def __call__(self, outputs: Tensors, batch: Tensors) -> dict[str, float]:
         return hierarchy(outputs, batch)
@@ -206,3 +353,53 @@ class TripletAccuracy:
             triplets = sample_triplets(index, _n_trits(batch), self.num_triplets, self.seed)
             self._cache = (index.clone(), triplets)
         return _triplet_score(outputs, self._cache[1])
+
+
+class LevelRadialAccuracy:
+    """Level-balanced radial order: the worst adjacent level pair (each pair logged too)."""
+
+    requires = frozenset({"outputs.z_mean", "batch.valuation"})
+    higher_is_better = True
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> dict[str, float]:
+        return level_radial_accuracy(outputs, batch)
+
+
+class DepthTripletAccuracy:
+    """Depth-balanced triplet order: the worst depth's closest comparisons (each depth too).
+
+    Args:
+        per_depth: triplets in the fixed sample of each depth.
+        seed: seed of the triplet sample (independent of the run's seed).
+    """
+
+    requires = frozenset({"outputs.z_mean", "batch.index", "batch.x"})
+    higher_is_better = True
+
+    def __init__(self, per_depth: int = DEFAULT_TRIPLETS_PER_DEPTH, seed: int = 0) -> None:
+        if per_depth < 1:
+            raise ValueError(f"per_depth must be at least 1, got {per_depth}")
+        self.per_depth = per_depth
+        self.seed = seed
+        self._cache: tuple[torch.Tensor, dict[int, tuple[torch.Tensor, ...]]] | None = None
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> dict[str, float]:
+        index = batch["index"].detach().cpu()
+        if self._cache is None or not torch.equal(self._cache[0], index):
+            triplets = sample_depth_triplets(index, _n_trits(batch), self.per_depth, self.seed)
+            self._cache = (index.clone(), dict(triplets))
+        return _depth_scores(outputs, self._cache[1])
+
+
+class LevelRadius:
+    """The mean, min and max radius of every valuation level (no "best": descriptive)."""
+
+    requires = frozenset({"outputs.z_mean", "batch.valuation"})
+
+    # Every key a level up to MAX_TRITS can return, each without a best.
+    higher_is_better: Mapping[str, bool | None] = {
+        f"radius_v{k}_{stat}": None for k in range(MAX_TRITS + 1) for stat in ("mean", "min", "max")
+    }
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> dict[str, float]:
+        return level_radius(outputs, batch)

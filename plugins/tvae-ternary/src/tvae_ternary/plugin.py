@@ -67,6 +67,27 @@ def tvae_register_metrics(register: RegisterFn) -> None:
         description="Fraction of a fixed triplet sample ordered in d_c as by the 3-adic distance",
         higher_is_better=True,
     )
+    register(
+        "level_radial_accuracy",
+        f"{_PKG}.metrics:LevelRadialAccuracy",
+        description="Worst adjacent level pair's fraction ordered by radius (each pair logged)",
+        higher_is_better=True,
+    )
+    register(
+        "depth_triplet_accuracy",
+        f"{_PKG}.metrics:DepthTripletAccuracy",
+        description="Worst depth's closest-comparison triplet accuracy (each depth logged)",
+        higher_is_better=True,
+    )
+    register(
+        "level_radius",
+        f"{_PKG}.metrics:LevelRadius",
+        description="Mean, min and max hyperbolic radius of every valuation level (no best)",
+        # Every key a level up to 14 trits can return (MAX_TRITS), none with a best.
+        higher_is_better={
+            f"radius_v{k}_{stat}": None for k in range(15) for stat in ("mean", "min", "max")
+        },
+    )
 
 
 @hookimpl
