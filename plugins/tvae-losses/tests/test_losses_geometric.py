@@ -174,3 +174,24 @@ def test_geodesic_anchors_subsample_and_gradients() -> None:
 def test_bad_settings(factory: type, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         factory(**kwargs)
+
+
+def test_radial_log_space_balanced_weights_every_level_alike() -> None:
+    """Balanced: the mean over levels of each level's mean error, in log radii."""
+    batch = ternary_tensors(3)
+    term = Radial(max_radius=1.5, ratio=0.5, log_space=True, balanced=True)
+    v = batch["valuation"]
+    # Every point at twice its target radius (tangent norm = rho / 2): log error ln 2 each.
+    target = term.target(v).double()
+    direction = torch.nn.functional.normalize(torch.randn(27, 4, dtype=torch.float64), dim=-1)
+    z = expmap0(direction * target.unsqueeze(-1))  # rho = 2 * |u| = 2 * target
+    got = term({"z_mean": z, "curvature": torch.tensor(1.0)}, batch)
+    assert float(got) == pytest.approx(math.log(2.0) ** 2, rel=1e-5)
+    # Only the one operation of level 3 off its shell: balanced weighs it 1/4, not 1/27.
+    on = expmap0(direction * (target / 2).unsqueeze(-1))
+    off = on.clone()
+    off[0] = expmap0(direction[0] * target[0])
+    out = {"z_mean": off, "curvature": torch.tensor(1.0)}
+    assert float(term(out, batch)) == pytest.approx(math.log(2.0) ** 2 / 4, rel=1e-4)
+    plain = Radial(max_radius=1.5, ratio=0.5, log_space=True)
+    assert float(plain(out, batch)) == pytest.approx(math.log(2.0) ** 2 / 27, rel=1e-4)

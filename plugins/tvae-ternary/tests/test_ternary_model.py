@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from tvae_ternary.data import ternary_tensors
-from tvae_ternary.geometry import distance, expmap0, logmap0, radius
+from tvae_ternary.geometry import distance, expmap0, logmap0, radius, soft_clip_radius
 from tvae_ternary.model import TernaryVAE
+from tvae_ternary.space import all_trits
 
 KEYS = {"logits", "mu", "logvar", "z", "z_mean", "curvature"}
 
@@ -129,3 +130,18 @@ def test_latent_path_stays_float32_under_bf16_autocast() -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(_batch())
     assert {out[k].dtype for k in ("mu", "logvar", "z", "z_mean")} == {torch.float32}
+
+
+def test_linear_path_adds_a_linear_map_of_the_one_hot() -> None:
+    torch.manual_seed(0)
+    model = TernaryVAE(input_dim=27, latent_dim=4, hidden_dims=(8,), linear_path=True)
+    assert model.skip is not None
+    assert TernaryVAE(input_dim=27, latent_dim=4, hidden_dims=(8,)).skip is None
+    x = all_trits(3).float()
+    with torch.no_grad():
+        for p in model.encoder.parameters():
+            p.zero_()
+        mu, _ = model.encode(x)
+    # With the MLP silenced, mu is the (radius-clipped) linear image of the one-hot input.
+    want = soft_clip_radius(model.one_hot(x) @ model.skip.weight.T, model.max_radius)
+    assert torch.allclose(mu, want, atol=1e-6)

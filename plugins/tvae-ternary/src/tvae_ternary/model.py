@@ -2,7 +2,8 @@
 
 The latent path, used by training, evaluation and export alike::
 
-    trits --one-hot--> encoder --> mu_raw, logvar
+    trits --one-hot--> encoder --> mu_raw, logvar    (+ a linear map of the one-hot to mu_raw
+                                                      with ``linear_path``)
     mu      = soft_clip_radius(mu_raw)            tangent vector at the origin (rho <= max_radius)
     z_mean  = exp_0(mu)                           the posterior mean on the ball
     z       = exp_0(mu + eps * std)  (training)   a reparameterised sample; z = z_mean in eval mode
@@ -59,6 +60,9 @@ class TernaryVAE(nn.Module):
         activation: relu, silu, gelu, tanh or leaky_relu.
         logvar_min: lower clamp of the encoder's log-variance.
         logvar_max: upper clamp of the encoder's log-variance.
+        linear_path: add a linear map from the one-hot input to the tangent mean (a skip path
+            beside the MLP): TERNARY.md's perfect embedding is linear in the one-hot input, so
+            this path can hold the whole tree, including operations never trained on.
     """
 
     _trit_values: torch.Tensor  # buffer: the trit (-1, 0, 1) of each one-hot class
@@ -74,6 +78,7 @@ class TernaryVAE(nn.Module):
         activation: Activation = "silu",
         logvar_min: float = -12.0,
         logvar_max: float = 4.0,
+        linear_path: bool = False,
     ) -> None:
         super().__init__()
         import geoopt
@@ -102,6 +107,11 @@ class TernaryVAE(nn.Module):
         hidden = [int(h) for h in hidden_dims]
         self.encoder = _mlp([in_features, *hidden, 2 * latent_dim], activation)
         self.decoder = _mlp([latent_dim, *reversed(hidden), in_features], activation)
+        self.linear_path = bool(linear_path)
+        # The linear path into the tangent mean; None when disabled (no unused parameters).
+        self.skip: nn.Linear | None = (
+            nn.Linear(in_features, latent_dim, bias=False) if self.linear_path else None
+        )
 
         self.manifold = geoopt.PoincareBall(c=curvature, learnable=learn_curvature)
         # The trit of each one-hot class; moves with the model, not saved in its state_dict.
@@ -129,8 +139,11 @@ class TernaryVAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Trits (B, n) -> (mu, logvar), both (B, D) in the tangent space at the origin."""
         # The latent path (exp_0 / log_0 near the boundary) stays float32 under autocast.
-        h = self.encoder(self.one_hot(x)).float()
+        one_hot = self.one_hot(x)
+        h = self.encoder(one_hot).float()
         mu, logvar = h.chunk(2, dim=-1)
+        if self.skip is not None:
+            mu = mu + self.skip(one_hot).float()
         if self.max_radius > 0:
             mu = soft_clip_radius(mu, self.max_radius)
         return mu, logvar.clamp(self.logvar_min, self.logvar_max)
