@@ -136,3 +136,26 @@ def test_the_error_examples_are_what_tvae_prints(tmp_path: Path) -> None:
             plan_run(load_config(tmp_path / str(i) / "my.yaml"), pm, source="my.yaml")
         printed.append(f"error: {info.value}".replace(f"{tmp_path / str(i)}/", ""))
     assert printed == shown.code.strip().splitlines()
+
+
+def test_the_seed_shape_example_loads_and_its_error_is_what_tvae_prints(tmp_path: Path) -> None:
+    from tvae_core import TvaeError
+    from tvae_core._config import load_config
+
+    page = "guide/configuration.md"
+    example = next(b for b in blocks(page, "yaml") if "loss_weights" in b.code)
+    (tmp_path / "seed.yaml").write_text(example.code)
+    config = load_config(tmp_path / "seed.yaml")
+    assert (config.model.latent_dim, config.optimizer.lr, config.loss_weights.ranking) == (
+        8,
+        1e-3,
+        0.1,
+    )
+    shown = next(b for b in blocks(page, "text") if "2 problems" in b.code)
+    (tmp_path / "my.yaml").write_text(
+        "geometry: {latent_dim: 8, hidden: 3}\nloss_weights: {rankin: 0.1}\n"
+    )
+    with pytest.raises(TvaeError) as info:
+        load_config(tmp_path / "my.yaml")
+    printed = f"error: {info.value}".replace(f"{tmp_path}/", "")
+    assert printed == shown.code.strip()

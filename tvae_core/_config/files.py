@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from tvae_core._config.overrides import apply_overrides
 from tvae_core._config.schema import PluginsConfig, RunConfig, TrainerConfig
+from tvae_core._config.seedshape import map_seed_shape
 from tvae_core._config.settings import describe_validation_error
 from tvae_core._errors import ConfigError
 
@@ -84,8 +85,13 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 def merge_with_default(
     data: Mapping[str, Any], base: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The default config with the sections of ``data`` applied (see the module docstring)."""
+    """The default config with the sections of ``data`` applied (see the module docstring).
+
+    Sections in the seed guide's shape (``geometry``, ``loss_weights``, ``learning_rate``, a
+    component without a ``name``) are mapped first (:mod:`tvae_core._config.seedshape`).
+    """
     merged = copy.deepcopy(dict(base if base is not None else default_config_dict()))
+    data = map_seed_shape(copy.deepcopy(dict(data)), merged)
     for key, value in data.items():
         if (
             key in _MERGED_SECTIONS
@@ -136,6 +142,9 @@ def load_config(
         data = read_config_file(path)
         source = str(path)
         if merge_default:
-            data = merge_with_default(data)
+            try:
+                data = merge_with_default(data)
+            except ConfigError as exc:
+                raise exc.locate(source=source) from None
     data = apply_overrides(data, overrides)
     return build_config(data, source=source)

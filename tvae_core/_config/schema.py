@@ -12,13 +12,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tvae_core._config.seedshape import GEOMETRY_KEYS, SETTING_ALIASES
+
 #: Max gradient norm the trainer clips to unless ``trainer.grad_clip`` says otherwise.
 DEFAULT_GRAD_CLIP = 1.0
 
 Precision = Literal["32", "bf16-mixed", "16-mixed"]
 
-# The seed guide's name for a setting.
-_SETTING_ALIASES = {"learning_rate": "lr"}
+# The seed guide's name for a setting (``learning_rate`` is ``lr``).
+_SETTING_ALIASES = SETTING_ALIASES
 
 
 class ComponentConfig(BaseModel):
@@ -84,6 +86,11 @@ class ComponentConfig(BaseModel):
         if key in extra:
             return extra[key]
         return super().__getattr__(item)  # type: ignore[misc]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The seed guide's spelling writes tvae's key: ``optimizer.learning_rate = 1e-3``
+        # sets ``lr`` (a stray ``learning_rate`` key would fail the run later).
+        super().__setattr__(_SETTING_ALIASES.get(name, name), value)
 
 
 class LossConfig(ComponentConfig):
@@ -181,11 +188,21 @@ class RunConfig(BaseModel):
 
 
 class _GeometryView:
+    """``latent_dim`` and ``curvature`` of the model's settings, read and written through."""
+
     def __init__(self, model: ComponentConfig) -> None:
-        self._model = model
+        object.__setattr__(self, "_model", model)
 
     def __getattr__(self, item: str) -> Any:
-        return getattr(self._model, item)
+        return getattr(object.__getattribute__(self, "_model"), item)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in GEOMETRY_KEYS:
+            raise AttributeError(
+                f"config.geometry has {' and '.join(GEOMETRY_KEYS)}, not {name!r}; set other "
+                f"model settings on config.model (config.model.{name} = ...)"
+            )
+        setattr(object.__getattribute__(self, "_model"), name, value)
 
 
 class _LossWeights:
