@@ -74,9 +74,7 @@ class Trainer:
         self.config = config
         self.plugins = plugins or PluginManager()
         if run_dir is not None and not isinstance(run_dir, RunDir):
-            path = Path(run_dir)
-            (path / "checkpoints").mkdir(parents=True, exist_ok=True)
-            run_dir = RunDir(path)
+            run_dir = RunDir(Path(run_dir))  # created and locked when the run starts
         self._run = run_dir
         self.resume_from = resume_from
         self.resume_state = resume_state
@@ -256,6 +254,8 @@ class Trainer:
                     "resuming %s, written by other versions: %s", path, "; ".join(changes)
                 )
         if self._run is not None and self.is_main:
+            # The folder is this run's (locked) before anything in it is touched.
+            self._run.claim(fresh=self.resume_from is None)
             # Records past the checkpoint (or of a start killed before its first one) are redone.
             self._run.truncate_metrics(self.epoch)
         self._write_run_files()
@@ -310,6 +310,8 @@ class Trainer:
             summary = self._finish(status, reason, start, error)
             self._end_callbacks(view)
             self.env.close()
+            if self._run is not None:
+                self._run.release()
         return summary
 
     def _epoch(self, loop: EpochLoop) -> bool:

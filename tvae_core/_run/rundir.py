@@ -7,7 +7,9 @@ used by every command that reads a run.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from tvae_core._run.atomic import jsonable, write_json_atomic, write_text_atomic
 CHECKPOINTS = "checkpoints"
 LAST = "last.pt"
 BEST = "best.pt"
+#: The file a running run holds an OS lock on (see :meth:`RunDir.claim`).
+LOCK = ".lock"
 
 
 def new_run_name() -> str:
@@ -33,6 +37,7 @@ class RunDir:
     def __init__(self, path: Path, *, unique: bool = False) -> None:
         self._unique = unique  # a name from the time: move to the next free one on creation
         self._created = False
+        self._lock_fd: int | None = None
         self._at(path)
 
     def _at(self, path: Path) -> None:
@@ -56,12 +61,68 @@ class RunDir:
             while path.exists():
                 path = parent / f"{base}-{i}"
                 i += 1
-        elif (path / "summary.json").exists() or (path / CHECKPOINTS / LAST).exists():
+        elif cls(path).holds_run():
             raise UsageError(
                 f"run folder {path} already holds a run",
                 hint=f"pick another --name or continue it with --resume last --name {name}",
             )
         return cls(path, unique=name is None)
+
+    def holds_run(self) -> bool:
+        """Whether the folder holds a run to keep: a ``last.pt``, or a summary of one that did
+        not fail (a start that failed before its first checkpoint may be started over)."""
+        if (self.checkpoints / LAST).exists():
+            return True
+        if not self.summary_file.exists():
+            return False
+        try:
+            status = json.loads(self.summary_file.read_text("utf-8")).get("status")
+        except (OSError, ValueError, AttributeError):
+            return True
+        return status != "failed"
+
+    def claim(self, *, fresh: bool) -> None:
+        """Create the folder and lock it for this run, before any file of it is written.
+
+        The lock is an OS lock (``flock``) on ``RUN/.lock``, held until :meth:`release` or
+        the process ends, however it ends (SIGKILL included). A folder another run holds is
+        a one-line :class:`UsageError`, as is a ``fresh`` start in a folder that
+        :meth:`holds_run`. A time-based name moves to the next free ``NAME-i`` here, with
+        an atomic ``mkdir``: two runs never share a folder, not even for a moment.
+        """
+        if self._lock_fd is not None:
+            return
+        self.ensure()
+        lock = self.path / LOCK
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise UsageError(f"cannot lock run folder {self.path}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            pid = f" (pid {holder})" if holder.isdigit() else ""
+            raise UsageError(
+                f"run folder {self.path} is in use by another run{pid}",
+                hint="wait for it to end, or pick another --name",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+        if fresh and self.holds_run():
+            self.release()
+            raise UsageError(
+                f"run folder {self.path} already holds a run",
+                hint=f"pick another folder, or continue it with --resume {self.path}",
+            )
+
+    def release(self) -> None:
+        """Give up the folder's lock (a run that ends; the process ending does it too)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def ensure(self) -> None:
         """Create the folder, at the first write: a run that fails to start leaves none behind."""
@@ -71,7 +132,7 @@ class RunDir:
         try:
             while self._unique:
                 try:
-                    self.path.mkdir(parents=True)
+                    self.path.mkdir(parents=True)  # atomic: the folder is this run's alone
                     break
                 except FileExistsError:  # another run took the name since create()
                     self._at(base.parent / f"{base.name}-{i}")
