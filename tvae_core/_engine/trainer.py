@@ -35,7 +35,7 @@ from tvae_core._engine.records import BestMetrics, RunSummary, StepLogs
 from tvae_core._engine.runlog import RunLog, environment
 from tvae_core._engine.state import Counters, capture, restore, version_changes
 from tvae_core._engine.step import EpochLoop
-from tvae_core._errors import TrainingError
+from tvae_core._errors import TrainingError, UsageError
 from tvae_core._plugins.interfaces import Callback, CallbackList, Control, RunView
 from tvae_core._plugins.manager import PluginManager
 from tvae_core._run.checkpoint import check_run_checkpoint, load_checkpoint, load_model_state
@@ -248,6 +248,15 @@ class Trainer:
                 path = resolve_checkpoint(path).path
                 state = load_checkpoint(path)
             self.load_state(state, path)
+            if self.epoch >= cfg.epochs:
+                # nothing to train: a finished run stays exactly as it is
+                where = self._run.path if self._run is not None else path
+                raise UsageError(
+                    f"{where} has completed its {cfg.epochs} epochs; nothing to train "
+                    "(the run is left as it is)",
+                    hint=f"to train longer: tvae run --resume {where} --set "
+                    f"epochs={cfg.epochs + max(1, cfg.epochs)}",
+                )
             changes = version_changes(state, self.plugins.versions())
             if changes and self.is_main:
                 get_logger("tvae.engine").warning(
@@ -374,23 +383,29 @@ class Trainer:
             return
         self._run.ensure()
         self._run.write_config(self.config.to_yaml())
-        self._run.write_run_info(
-            {
-                "tvae": __version__,
-                "torch": str(torch.__version__),
-                "python": platform.python_version(),
-                "platform": platform.platform(),
-                "plugins": self.plugins.versions(),
-                "seed": self.config.seed,
-                "start_time": utc_now(),
-                "device": str(self.device),
-                "precision": self.config.trainer.precision,
-                "world_size": self.world_size,
-                "resumed_from": str(self.resume_from) if self.resume_from else None,
-                "argv": sys.argv,
-                **environment(),
-            }
-        )
+        info = {
+            "tvae": __version__,
+            "torch": str(torch.__version__),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "plugins": self.plugins.versions(),
+            "seed": self.config.seed,
+            "start_time": utc_now(),
+            "device": str(self.device),
+            "precision": self.config.trainer.precision,
+            "world_size": self.world_size,
+            "resumed_from": str(self.resume_from) if self.resume_from else None,
+            "argv": sys.argv,
+            **environment(),
+        }
+        earlier = self._run.read_run_info() if self.resume_from is not None else None
+        if earlier is not None:
+            # a resume keeps the first start (its command, time) and lists each later one
+            resumes = earlier.get("resumes")
+            resumes = list(resumes) if isinstance(resumes, list) else []
+            resumes.append({**info, "epoch": self.epoch})
+            info = {**earlier, "resumed_from": info["resumed_from"], "resumes": resumes}
+        self._run.write_run_info(info)
 
     def _end_callbacks(self, view: RunView) -> None:
         """``on_fit_end`` of every callback; one that fails is logged and the others still run."""

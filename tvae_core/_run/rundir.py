@@ -150,6 +150,14 @@ class RunDir:
     def write_run_info(self, info: Mapping[str, Any]) -> None:
         write_json_atomic(self.run_file, info)
 
+    def read_run_info(self) -> dict[str, Any] | None:
+        """``run.json`` as a dict, or None if there is none (or it is not a JSON object)."""
+        try:
+            info = json.loads(self.run_file.read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        return info if isinstance(info, dict) else None
+
     def append_metrics(self, record: Mapping[str, Any]) -> None:
         try:
             with self.metrics_file.open("a", encoding="utf-8") as fh:

@@ -1,0 +1,60 @@
+"""Resuming a finished run leaves it untouched; ``--set epochs=N`` extends it (issue 12, item 7)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TOY_PLUGIN
+from tests.reliability.support import PLUGINS, cli, one_line, toy_config, write_config
+from tvae_core import PluginManager, Trainer
+from tvae_core._config import build_config
+from tvae_core._errors import UsageError
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_resuming_a_completed_run_changes_nothing_and_says_how_to_go_on(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.yaml", toy_config(epochs=2))
+    code, _, err = cli(capsys, *PLUGINS, "run", str(config), "--out", "out", "--name", "r")
+    assert code == 0, err
+    run = tmp_path / "out/r"
+    first = json.loads((run / "run.json").read_text())
+    before = _snapshot(run)
+
+    code, _, err = cli(capsys, *PLUGINS, "run", "--resume", "out/r")
+    assert code == 2
+    line = one_line(err)
+    assert "out/r has completed its 2 epochs; nothing to train" in line
+    assert "tvae run --resume out/r --set epochs=4" in line
+    assert _snapshot(run) == before
+
+    code, _, err = cli(capsys, *PLUGINS, "run", "--resume", "out/r", "--set", "epochs=4")
+    assert code == 0, err
+    epochs = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1, 2, 3]
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 4
+    info = json.loads((run / "run.json").read_text())
+    assert (info["start_time"], info["argv"]) == (first["start_time"], first["argv"])
+    assert [r["epoch"] for r in info["resumes"]] == [2]
+
+
+def test_the_python_api_refuses_to_resume_a_completed_run(tmp_path: Path) -> None:
+    config = build_config(toy_config(epochs=2))
+    pm = PluginManager([str(TOY_PLUGIN)], autoload=False)
+    Trainer(config, plugins=pm, run_dir=tmp_path / "x").fit()
+    before = _snapshot(tmp_path / "x")
+    again = Trainer(config, plugins=pm, run_dir=tmp_path / "x", resume_from=tmp_path / "x")
+    with pytest.raises(UsageError, match="has completed its 2 epochs"):
+        again.fit()
+    assert _snapshot(tmp_path / "x") == before
