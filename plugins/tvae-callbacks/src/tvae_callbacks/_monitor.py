@@ -9,11 +9,12 @@ used.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from tvae_core import Callback, RunContext
+from tvae_core import Callback, ConfigError, RunContext
 
 Mode = Literal["min", "max"]
 
@@ -55,6 +56,26 @@ def read_metric(monitor: str, logs: Mapping[str, Any]) -> tuple[str, float] | No
             f"logs[{key!r}] must be a number to be monitored, found {type(raw).__name__}"
         ) from None
     return key, value
+
+
+def check_monitor_logged(monitor: str, logs: Mapping[str, Any], owner: str) -> None:
+    """Fail if ``logs`` are of the kind ``monitor`` belongs to (a validation's, for a ``val``
+    key; any epoch's, for a ``train`` key or one without a prefix) and lack it."""
+    prefix = next((p for p in _PREFIXES if monitor.startswith((p + "/", p + "_"))), "val")
+    if not any(str(k).startswith((prefix + "/", prefix + "_")) for k in logs):
+        return  # not an epoch that logs it (validation every k epochs)
+    keys = sorted(str(k) for k in logs)
+    close = difflib.get_close_matches(monitor, keys, n=1, cutoff=0.6)
+    if not close:  # the other spelling of a key may be closer (val_x for val/x)
+        spelt = {alias: k for k in keys for alias in key_aliases(k)}
+        close = [spelt[c] for c in difflib.get_close_matches(monitor, list(spelt), n=1)]
+    guess = f"; did you mean {close[0]!r}?" if close else ""
+    shown = ", ".join(k for k in keys if k.startswith(prefix))[:300]
+    raise ConfigError(
+        f"monitor {monitor!r} is not in the epoch's logs{guess}",
+        component=f"callback {owner}",
+        hint=None if close else f"logged {prefix} keys: {shown}",
+    )
 
 
 def check_mode(mode: str | None) -> Mode | None:
@@ -159,9 +180,15 @@ class MonitorCallback(Callback):
         return is_improvement(value, self.best, self.mode, self.min_delta)
 
     def observe(self, epoch: int, logs: Mapping[str, Any]) -> tuple[str, float, bool] | None:
-        """``(key, value, improved)`` for this epoch's value, or None when it logged none."""
+        """``(key, value, improved)`` for this epoch's value, or None when it logged none.
+
+        Raises:
+            ConfigError: this epoch validated (or, for a ``train`` key, trained) and its logs
+                lack the monitored key: a misspelt ``monitor``, named with the close match.
+        """
         found = read_metric(self.monitor, logs)
         if found is None:
+            check_monitor_logged(self.monitor, logs, type(self).__name__)
             return None
         key, value = found
         improved = self.improves(value)
