@@ -219,11 +219,11 @@ def test_run_dry_run(capsys: pytest.CaptureFixture[str], toy_file: Path, tmp_pat
         (["run", "missing.yaml"], "missing.yaml: no such config file"),
         (
             ["run", "TOY", "--set", "model.hiden=3"],
-            "model.hiden: unknown key 'hiden'; did you mean 'hidden'?",
+            "--set model.hiden=3: unknown key 'hiden'; did you mean 'hidden'?",
         ),
         (
             ["run", "TOY", "--set", "optimizer.name=adan"],
-            "optimizer.name: no optimizer named 'adan'; did you mean 'adam'?",
+            "--set optimizer.name=adan: no optimizer named 'adan'; did you mean 'adam'?",
         ),
         (
             ["run", "TOY", "--set", "plugins.required=['tvae-nonexistent>=1']"],
@@ -274,7 +274,7 @@ def test_console_script_end_to_end(toy_file: Path, tmp_path: Path) -> None:
         timeout=120,
     )
     assert bad.returncode == 2
-    assert "epochs: Input should be a valid integer" in bad.stderr and "Traceback" not in bad.stderr
+    assert "--set epochs=zero: Input should be a valid integer" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def _names(rows: list[dict[str, Any]]) -> set[str]:

@@ -155,7 +155,7 @@ def test_build_config_merges_the_default_when_asked() -> None:
 
 
 def test_the_unused_log_every_steps_key_is_gone() -> None:
-    with pytest.raises(ConfigError, match=r"trainer\.log_every_steps: unknown key"):
+    with pytest.raises(ConfigError, match=r"--set trainer\.log_every_steps=10: unknown key"):
         load_config(overrides=["trainer.log_every_steps=10"])
 
 

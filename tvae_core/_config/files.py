@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from tvae_core._config.overrides import apply_overrides
+from tvae_core._config.overrides import apply_overrides, blame_overrides
 from tvae_core._config.schema import PluginsConfig, RunConfig, TrainerConfig
 from tvae_core._config.seedshape import map_seed_shape
 from tvae_core._config.settings import describe_validation_error
@@ -146,5 +146,9 @@ def load_config(
                 data = merge_with_default(data)
             except ConfigError as exc:
                 raise exc.locate(source=source) from None
+    overrides = list(overrides)
     data = apply_overrides(data, overrides)
-    return build_config(data, source=source)
+    try:
+        return build_config(data, source=source)
+    except ConfigError as exc:
+        raise blame_overrides(exc, data, overrides) from None

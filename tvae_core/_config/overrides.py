@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
-from tvae_core._errors import ConfigError
+from tvae_core._errors import ConfigError, TvaeError
+
+E = TypeVar("E", bound=TvaeError)
 
 _INDEX = re.compile(r"^(?P<key>[^\[\]]*)((?:\[\d+\])*)$")
 
@@ -97,3 +99,53 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
                     f"cannot set a key inside a {type(node).__name__} value", where=f"--set {shown}"
                 )
     return out
+
+
+def override_path(data: Mapping[str, Any], key: str) -> str | None:
+    """The key path an override's KEY names in ``data``, with list entries by index.
+
+    ``losses.kl.weight`` is ``losses[1].weight`` when ``kl`` is the second loss; None when
+    KEY does not name a path of ``data`` as the error messages write it.
+    """
+    try:
+        parts = _split_path(key)
+    except ConfigError:
+        return None
+    node: Any = data
+    out = ""
+    for part in parts:
+        if isinstance(node, list):
+            if isinstance(part, str):
+                found = [
+                    i
+                    for i, c in enumerate(node)
+                    if isinstance(c, Mapping) and _entry_name(c) == part
+                ]
+                if not found:
+                    return None
+                part = found[0]
+            out += f"[{part}]"
+            node = node[part] if 0 <= part < len(node) else None
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, Mapping) else None
+    return out
+
+
+def blame_overrides(error: E, data: Mapping[str, Any], overrides: Iterable[str]) -> E:
+    """``error`` blamed on the ``--set`` override whose key path it is at, if any.
+
+    A config error at a key an override set (or inside it) is the override's, not the
+    file's: it then names ``--set KEY=VALUE`` instead of the file.
+    """
+    where = error.where
+    if not where or where.startswith("--set"):
+        return error
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        path = override_path(data, key)
+        if path and (where == path or where.startswith((path + ".", path + "["))):
+            error.where = f"--set {item}"
+            error.source = None
+            return error
+    return error

@@ -8,8 +8,8 @@ that shape is accepted and mapped before validation:
 * ``learning_rate`` in ``optimizer`` is its ``lr``;
 * ``loss_weights: {ranking: 0.1, kl: 0.01}`` sets the ``weight`` of those loss terms (a term's
   name, or the last ``_``-part of exactly one term's name: ``ranking`` is ``padic_ranking``);
-* a component section without a ``name`` (``optimizer: {learning_rate: 1e-3}``) changes the
-  default's component of that section instead of replacing it.
+* a component section with settings but no ``name`` (``optimizer: {learning_rate: 1e-3}``)
+  changes the default's component of that section instead of replacing it.
 
 Every problem the mapping finds is reported at once, in one error.
 """
@@ -66,7 +66,7 @@ def map_seed_shape(data: dict[str, Any], base: Mapping[str, Any]) -> dict[str, A
                 )
             value[key] = value.pop(alias)
         default = base.get(section)
-        if "name" not in value and isinstance(default, Mapping):
+        if value and "name" not in value and isinstance(default, Mapping):
             value = {**default, **value}
         data[section] = value
     geometry = data.pop("geometry", None)

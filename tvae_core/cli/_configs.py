@@ -40,17 +40,37 @@ def preset_or_error(pm: Any, name: str) -> Any:
 def load_run_config(config: Path | None, sets: list[str], pm: Any) -> tuple[Any, str | None]:
     """The run config CONFIG means (a file, a preset, or the default) and its source."""
     from tvae_core._config import apply_overrides, build_config, load_config, merge_with_default
+    from tvae_core._config.overrides import blame_overrides
+    from tvae_core._errors import TvaeError
 
     if config is not None and looks_like_a_preset(config):
         preset = preset_or_error(pm, str(config))
-        source = f"preset {preset.qualified_name}"
+        source: str | None = f"preset {preset.qualified_name}"
         data = apply_overrides(merge_with_default(preset.data()), sets)
-        return build_config(data, source=source), source
-    return load_config(config, sets), str(config) if config is not None else None
+        try:
+            cfg = build_config(data, source=source)
+        except TvaeError as exc:
+            raise blame_overrides(exc, data, sets) from None
+    else:
+        cfg = load_config(config, sets)
+        source = str(config) if config is not None else None
+    if sets:  # a component's setting given by --set: its error names the --set, not the file
+        from tvae_core._engine.build import plan_run
+
+        try:
+            plan_run(cfg, pm, source=source)
+        except TvaeError as exc:
+            raise blame_overrides(exc, cfg.to_dict(), sets) from None
+    return cfg, source
 
 
 def validate(
-    config: Path = typer.Argument(..., help="The config file (or preset) to check."),
+    config: Path | None = typer.Argument(
+        None,
+        help="The config file (or preset) to check; none checks the default run, as "
+        "`tvae run` without one trains it.",
+        show_default=False,
+    ),
     plugin: list[str] | None = PluginOpt,
     set_: list[str] | None = SetOpt,
 ) -> None:
@@ -60,8 +80,9 @@ def validate(
     pm = manager(plugin)
     cfg, source = load_run_config(config, set_ or [], pm)
     Trainer(cfg, plugins=pm, source=source).setup()
+    shown = config if config is not None else "the default config"
     typer.echo(
-        f"{config}: valid ({len(cfg.losses)} losses, {len(cfg.metrics)} metrics, {len(cfg.callbacks)} callbacks)"
+        f"{shown}: valid ({len(cfg.losses)} losses, {len(cfg.metrics)} metrics, {len(cfg.callbacks)} callbacks)"
     )
 
 

@@ -12,6 +12,24 @@ from tvae_core.cli._app import JsonOpt, PluginOpt, manager, print_json, print_ta
 LISTED = (*KINDS, "preset")
 
 
+def singular(kind: str, names: tuple[str, ...]) -> str:
+    """``kind`` as one of ``names``, taking plurals too (``losses`` is ``loss``)."""
+    if kind in names:
+        return kind
+    for suffix in ("es", "s"):
+        if kind.endswith(suffix) and kind[: -len(suffix)] in names:
+            return kind[: -len(suffix)]
+    return kind
+
+
+def _unknown_kind(kind: str, names: tuple[str, ...]) -> UsageError:
+    import difflib
+
+    close = difflib.get_close_matches(kind, names, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"kinds: {', '.join(names)}"
+    return UsageError(f"unknown component kind {kind!r}", hint=hint)
+
+
 def _listed(incomplete: str) -> list[str]:
     """Shell completion of what ``tvae list`` takes (a component kind or ``preset``)."""
     return [k for k in LISTED if k.startswith(incomplete)]
@@ -33,13 +51,9 @@ def list_(
     from tvae_core._plugins.registry import components_table
 
     if kind is not None:
-        kind = kind.rstrip("s") if kind.rstrip("s") in LISTED else kind
+        kind = singular(kind, LISTED)
         if kind not in LISTED:
-            import difflib
-
-            close = difflib.get_close_matches(kind, LISTED, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; kinds: {', '.join(LISTED)}"
-            raise UsageError(f"unknown component kind {kind!r}{hint}")
+            raise _unknown_kind(kind, LISTED)
     pm = manager(plugin)
     components = [] if kind == "preset" else pm.registry.all(kind)
     presets = pm.registry.presets() if kind in (None, "preset") else []
@@ -75,8 +89,9 @@ def show(
     json_out: bool = JsonOpt,
 ) -> None:
     """Show a component's settings: types, defaults and docs."""
+    kind = singular(kind, KINDS)
     if kind not in KINDS:
-        raise UsageError(f"unknown component kind {kind!r}", hint=f"kinds: {', '.join(KINDS)}")
+        raise _unknown_kind(kind, KINDS)
     pm = manager(plugin)
     component = pm.registry.get(kind, name)
     model = component.settings_model()

@@ -11,7 +11,15 @@ import typer
 
 from tvae_core._errors import UsageError
 from tvae_core.cli import _app
-from tvae_core.cli._app import JsonOpt, PluginOpt, SetOpt, console, manager, print_json
+from tvae_core.cli._app import (
+    JsonOpt,
+    PluginOpt,
+    SetOpt,
+    console,
+    manager,
+    print_json,
+    print_table,
+)
 from tvae_core.cli._configs import load_run_config
 
 
@@ -148,12 +156,30 @@ def run(
 
 
 def _print_summary(summary: Any) -> None:
+    title = (
+        f"{summary.status}: {summary.stop_reason} ({summary.epochs} epochs, {summary.wall_s:.1f} s)"
+    )
+    keys = sorted(k for k in summary.final if k.startswith("val/"))
+    if not sys.stdout.isatty():  # piped: plain lines, no box drawing
+        sys.stdout.write(title + "\n")
+        print_table(
+            ("metric", "final", "best"),
+            [
+                (
+                    k,
+                    f"{summary.final[k]:.6g}",
+                    "" if summary.best.get(k) is None else f"{summary.best[k]:.6g}",
+                )
+                for k in keys
+            ],
+        )
+        if summary.run_dir:
+            sys.stdout.write(f"run folder: {summary.run_dir}\n")
+        return
     from rich.table import Table
 
     out = console()
-    table = Table(
-        title=f"{summary.status}: {summary.stop_reason} ({summary.epochs} epochs, {summary.wall_s:.1f} s)"
-    )
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("final", justify="right")
     table.add_column("best", justify="right")

@@ -128,3 +128,11 @@ def test_train_batches_is_a_reiterable_loader_with_len() -> None:
     assert torch.equal(torch.cat([b["index"] for b in loader]), passes[0])
     evaluation = ds.eval_batches()
     assert len(evaluation) == 6 == len(list(evaluation)) == len(list(evaluation))
+
+
+def test_the_model_says_it_takes_the_batch_dict() -> None:
+    from tvae_ternary import TernaryVAE
+
+    model = TernaryVAE(input_dim=27, latent_dim=2)
+    with pytest.raises(TypeError, match=r"takes the batch dict .* not a Tensor; call model"):
+        model(torch.zeros(4, 3))

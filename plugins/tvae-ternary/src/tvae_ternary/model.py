@@ -63,6 +63,8 @@ class TernaryVAE(nn.Module):
         linear_path: add a linear map from the one-hot input to the tangent mean (a skip path
             beside the MLP): TERNARY.md's perfect embedding is linear in the one-hot input, so
             this path can hold the whole tree, including operations never trained on.
+        mlp_mean: let the MLP add to the tangent mean; False (with ``linear_path``) makes the
+            mean exactly linear in the one-hot input, the MLP giving only the log-variance.
     """
 
     _trit_values: torch.Tensor  # buffer: the trit (-1, 0, 1) of each one-hot class
@@ -79,6 +81,7 @@ class TernaryVAE(nn.Module):
         logvar_min: float = -12.0,
         logvar_max: float = 4.0,
         linear_path: bool = False,
+        mlp_mean: bool = True,
     ) -> None:
         super().__init__()
         import geoopt
@@ -107,7 +110,10 @@ class TernaryVAE(nn.Module):
         hidden = [int(h) for h in hidden_dims]
         self.encoder = _mlp([in_features, *hidden, 2 * latent_dim], activation)
         self.decoder = _mlp([latent_dim, *reversed(hidden), in_features], activation)
+        if not (linear_path or mlp_mean):
+            raise ValueError("mlp_mean=False needs linear_path=True (the mean needs a path)")
         self.linear_path = bool(linear_path)
+        self.mlp_mean = bool(mlp_mean)
         # The linear path into the tangent mean; None when disabled (no unused parameters).
         self.skip: nn.Linear | None = (
             nn.Linear(in_features, latent_dim, bias=False) if self.linear_path else None
@@ -143,7 +149,8 @@ class TernaryVAE(nn.Module):
         h = self.encoder(one_hot).float()
         mu, logvar = h.chunk(2, dim=-1)
         if self.skip is not None:
-            mu = mu + self.skip(one_hot).float()
+            linear = self.skip(one_hot).float()
+            mu = mu + linear if self.mlp_mean else linear
         if self.max_radius > 0:
             mu = soft_clip_radius(mu, self.max_radius)
         return mu, logvar.clamp(self.logvar_min, self.logvar_max)
@@ -161,6 +168,11 @@ class TernaryVAE(nn.Module):
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Encode ``batch["x"]``, sample (training) or take the mean (eval), and decode."""
+        if not isinstance(batch, Mapping):
+            raise TypeError(
+                f"TernaryVAE takes the batch dict ({{'x': (B, n) trits, ...}}), not a "
+                f"{type(batch).__name__}; call model({{'x': x}}) or model(batch)"
+            )
         c = self.curvature
         mu, logvar = self.encode(batch["x"])
         z_mean = expmap0(mu, c)
