@@ -221,9 +221,18 @@ def cli_markdown() -> str:
         "",
     ]
 
+    # The root's settings (help_option_names: -h, --help) hold for every command, as when
+    # the command line runs them.
+    settings = dict(root.context_settings or {})
+
     def walk(command: Any, path: list[str], parent: Any) -> None:
         # typer may carry its own copy of click: use the command's own context class.
-        ctx = command.context_class(command, info_name=" ".join(path), parent=None)
+        ctx = command.context_class(
+            command,
+            info_name=" ".join(path),
+            parent=None,
+            **{**settings, **(command.context_settings or {})},
+        )
         if path != ["tvae"]:
             lines.extend([f"## `{' '.join(path)}`", ""])
         help_text = command.get_help(ctx)

@@ -67,6 +67,11 @@ def test_cli_reference_shows_each_command_help() -> None:
     for command in ("run", "list", "show", "validate", "config", "export", "plugins"):
         assert f"## `tvae {command}`" in text
     assert "--set" in text and "╭" not in text  # plain help, not terminal panels
+    # every command's help option reads as the command line prints it: -h, --help
+    helps = [
+        line for line in text.splitlines() if line.strip().endswith("Show this message and exit.")
+    ]
+    assert helps and all(line.strip().startswith("-h, --help") for line in helps)
 
 
 def test_script_writes_the_pages(tmp_path: Path) -> None:
