@@ -132,3 +132,10 @@ def test_the_readme_begins_with_the_two_commands_and_states_the_suite_time() -> 
     assert second == ". .venv/bin/activate && python -m pytest -q"
     assert "about 15 minutes on a 2-core CPU machine" in readme
     assert Path(ROOT / "constraints.txt").is_file()
+
+
+def test_the_home_page_has_no_code_line_wider_than_a_narrow_column() -> None:
+    # at 1400 px the page's content column shows about 80 monospace characters
+    for block in blocks("index.md"):
+        for line in block.code.splitlines():
+            assert len(line) <= 80, f"{block.id}: {line}"
