@@ -90,3 +90,25 @@ def test_a_nameless_component_changes_the_default_one() -> None:
     config = build_config({"model": {"latent_dim": 4}}, merge_default=True)
     assert config.model.name == "ternary_vae" and config.model.latent_dim == 4
     assert config.model.hidden_dims == [256, 256]  # the default's other settings stay
+
+
+def test_loss_weights_writes_reach_the_registries_built_from_the_config() -> None:
+    import copy
+    import pickle
+
+    pytest.importorskip("tvae_losses")
+    from tvae_losses import create_registry_from_training_config
+
+    config = load_config(None, SMALL)
+    registry = create_registry_from_training_config(config)
+    trainer = Trainer(config)
+    trainer.setup()
+    config.loss_weights.ranking = 0.05  # the seed guide's curriculum line
+    assert registry.weights["padic_ranking"] == 0.05
+    assert trainer.losses.weights["padic_ranking"] == 0.05
+    pair = copy.deepcopy({"config": config, "registry": registry})
+    pair["config"].loss_weights.kl = 0.5  # a copied pair stays bound, apart from the original
+    assert pair["registry"].weights["kl"] == 0.5 and registry.weights["kl"] != 0.5
+    assert pickle.loads(pickle.dumps(config)).loss_weights.ranking == 0.05
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        config.loss_weights.ranking = -1.0

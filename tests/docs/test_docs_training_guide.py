@@ -174,3 +174,16 @@ def test_bash_block_runs(block: Block, guide_dir: Path) -> None:
             assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     summary = (guide_dir / "runs" / "ddp" / "summary.json").read_text()
     assert '"status": "completed"' in summary
+
+
+def test_the_curriculum_line_reaches_the_training_weights(
+    guide_dir: Path, after_basic_loop: dict[str, Any]
+) -> None:
+    block = next(b for b in PYTHON if "CurriculumScheduler(" in b.code)
+    skip_unless_importable(block.code)
+    assert "set_weight" not in block.code  # the original guide's line alone
+    ns = run_python(block, namespace=_fresh(after_basic_loop))
+    expected = 0.1 * ns["scheduler"].get_difficulty(ns["config"].epochs - 1)
+    assert ns["config"].loss_weights.ranking == pytest.approx(expected)
+    assert ns["loss_registry"].weights["padic_ranking"] == pytest.approx(expected)
+    assert expected != SMALL_CONFIG["losses"][2]["weight"]

@@ -7,10 +7,13 @@ run is resolved against the installed plugins (:mod:`tvae_core._engine.build`).
 
 from __future__ import annotations
 
+import copy
+import math
+import weakref
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from tvae_core._config.seedshape import GEOMETRY_KEYS, SETTING_ALIASES
 
@@ -162,6 +165,34 @@ class RunConfig(BaseModel):
     callbacks: list[ComponentConfig] = Field(default_factory=list)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+    # Loss registries built from this config: config.loss_weights writes reach them.
+    _registries: list[weakref.ref[Any]] = PrivateAttr(default_factory=list)
+
+    def bind_loss_registry(self, registry: Any) -> None:
+        """Make writes through :attr:`loss_weights` set ``registry``'s weights too.
+
+        ``create_registry_from_training_config(config)`` and the trainer bind the registries
+        they build, so the seed guide's curriculum line,
+        ``config.loss_weights.ranking = 0.1 * difficulty``, changes the weight training uses.
+        The binding is weak: it keeps no registry alive.
+        """
+        self._registries.append(weakref.ref(registry))
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = dict(super().__getstate__())
+        private = dict(state.get("__pydantic_private__") or {})
+        private["_registries"] = []  # a binding is to objects of this process
+        state["__pydantic_private__"] = private
+        return state
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> RunConfig:
+        # A copy is bound to copies of the live registries, through the same memo: copying
+        # (config, registry) together keeps the pair bound, and the original stays apart.
+        memo = {} if memo is None else memo
+        live = [r for r in (ref() for ref in self._registries) if r is not None]
+        copied = super().__deepcopy__(memo)
+        copied._registries = [weakref.ref(copy.deepcopy(r, memo)) for r in live]
+        return copied
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (the resolved file's content), as stored in checkpoints."""
@@ -179,6 +210,9 @@ class RunConfig(BaseModel):
     @property
     def loss_weights(self) -> _LossWeights:
         """``config.loss_weights.<term>``: read or set a loss term's weight.
+
+        A write sets the config's weight and that of every loss registry built from this
+        config (:meth:`bind_loss_registry`), so it reaches training.
 
         ``<term>`` is a term's name, or the last ``_``-separated part of exactly one term's
         name: ``loss_weights.ranking`` is the weight of ``padic_ranking`` (the seed guide's
@@ -224,4 +258,13 @@ class _LossWeights:
         return self._find(name).weight
 
     def __setattr__(self, name: str, value: float) -> None:
-        self._find(name).weight = float(value)
+        weight = float(value)
+        if not math.isfinite(weight) or weight < 0:
+            raise ValueError(f"a loss weight is a finite number >= 0, found {value!r}")
+        entry = self._find(name)
+        entry.weight = weight
+        config: RunConfig = object.__getattribute__(self, "_config")
+        for ref in config._registries:
+            registry = ref()
+            if registry is not None and entry.term in registry.weights:
+                registry.set_weight(entry.term, weight)

@@ -223,6 +223,7 @@ def build_run(
     losses = LossRegistry()
     for i, entry in enumerate(config.losses):
         losses.add(entry.term, build(planned[f"losses[{i}]"], owners=owners), entry.weight)
+    config.bind_loss_registry(losses)
     metrics = {
         entry.term: build(planned[f"metrics[{i}]"], owners=owners)
         for i, entry in enumerate(config.metrics)
@@ -293,6 +294,7 @@ def build_loss_registry(config: RunConfig, plugins: PluginManager | None = None)
     for i, entry in enumerate(config.losses):
         planned = plan(pm, "loss", entry, f"losses[{i}]", prefer=prefer)
         registry.add(entry.term, build(planned), entry.weight)
+    config.bind_loss_registry(registry)  # config.loss_weights.X = w reaches this registry
     return registry
 
 
