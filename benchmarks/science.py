@@ -19,36 +19,58 @@ import tempfile
 import time
 from pathlib import Path
 
-#: name -> --set overrides on top of the default run (the current default is "default").
+#: The default run before issue 11 (the MLP mean, plain radial at ratio 0.5, random triplets),
+#: as --set overrides of today's default; every candidate below starts from it (a later --set
+#: of the same key wins).
+PREVIOUS = [
+    "model.linear_path=false",
+    "model.mlp_mean=true",
+    "losses.radial.log_space=false",
+    "losses.radial.balanced=false",
+    "losses.radial.ratio=0.5",
+    "losses.padic_ranking.closest=0",
+    "losses.padic_ranking.log_distance=false",
+    "losses.padic_ranking.margin=0.1",
+]
+_LOG_BALANCED = ["losses.radial.log_space=true", "losses.radial.balanced=true"]
+_CLOSEST = [
+    "losses.padic_ranking.closest=4",
+    "losses.padic_ranking.log_distance=true",
+    "losses.padic_ranking.margin=0.2",
+]
+_R065 = ["losses.radial.ratio=0.65"]
+
+#: name -> --set overrides on top of the default run ("default" is today's default).
 CANDIDATES: dict[str, list[str]] = {
     "default": [],
-    "seed_recipe_before": [
-        "model.linear_path=false",
-        "losses.radial.log_space=false",
-        "losses.radial.balanced=false",
-        "losses.radial.ratio=0.5",
-        "losses.padic_ranking.relative_margin=false",
-    ],
-    "linear_path": ["model.linear_path=true"],
-    "log_balanced_radial": ["losses.radial.log_space=true", "losses.radial.balanced=true"],
-    "linear_log_balanced": [
-        "model.linear_path=true",
-        "losses.radial.log_space=true",
-        "losses.radial.balanced=true",
-    ],
-    "linear_log_balanced_r065": [
-        "model.linear_path=true",
-        "losses.radial.log_space=true",
-        "losses.radial.balanced=true",
-        "losses.radial.ratio=0.65",
-    ],
+    "previous_default": PREVIOUS,
+    "linear_path": [*PREVIOUS, "model.linear_path=true"],
+    "log_balanced_radial": [*PREVIOUS, *_LOG_BALANCED],
+    "linear_log_balanced": [*PREVIOUS, "model.linear_path=true", *_LOG_BALANCED],
+    "linear_log_balanced_r065": [*PREVIOUS, "model.linear_path=true", *_LOG_BALANCED, *_R065],
     "linear_log_balanced_r065_relmargin": [
+        *PREVIOUS,
         "model.linear_path=true",
-        "losses.radial.log_space=true",
-        "losses.radial.balanced=true",
-        "losses.radial.ratio=0.65",
+        *_LOG_BALANCED,
+        *_R065,
         "losses.padic_ranking.relative_margin=true",
         "losses.padic_ranking.ratio=0.65",
+    ],
+    "linear_log_balanced_r065_closest": [
+        *PREVIOUS,
+        "model.linear_path=true",
+        *_LOG_BALANCED,
+        *_R065,
+        *_CLOSEST,
+    ],
+    # Today's default: the mean linear in the one-hot input alone.
+    "linearonly_log_balanced_r065_closest": [
+        *PREVIOUS,
+        "model.linear_path=true",
+        "model.mlp_mean=false",
+        *_LOG_BALANCED,
+        *_R065,
+        *_CLOSEST,
     ],
 }
 

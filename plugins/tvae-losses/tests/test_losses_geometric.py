@@ -195,3 +195,40 @@ def test_radial_log_space_balanced_weights_every_level_alike() -> None:
     assert float(term(out, batch)) == pytest.approx(math.log(2.0) ** 2 / 4, rel=1e-4)
     plain = Radial(max_radius=1.5, ratio=0.5, log_space=True)
     assert float(plain(out, batch)) == pytest.approx(math.log(2.0) ** 2 / 27, rel=1e-4)
+
+
+def _tree_embedding(n: int, ratio: float = 0.25) -> torch.Tensor:
+    """TERNARY.md's construction: one plane per digit, scales ratio^k, digit 0 at 0."""
+    from tvae_ternary.space import all_trits
+
+    digits = all_trits(n).long() + 1
+    w = torch.zeros(n, 3, 2 * n, dtype=torch.float64)
+    for k in range(n):
+        w[k, 1, 2 * k] = 1.0
+        w[k, 2, 2 * k] = math.cos(2 * math.pi / 3)
+        w[k, 2, 2 * k + 1] = math.sin(2 * math.pi / 3)
+    u = sum(ratio**k * w[k][digits[:, k]] for k in range(n))
+    assert isinstance(u, torch.Tensor)
+    return expmap0(u * 0.5 / u.norm(dim=-1).max())
+
+
+def test_padic_ranking_closest_comparisons_on_log_distances() -> None:
+    """Zero on the tree embedding (log gap ln 4 > margin at every depth), positive reversed."""
+    n = 5
+    batch = ternary_tensors(n)
+    z = _tree_embedding(n)
+    term = PadicRanking(margin=0.2, triplets_per_anchor=2, closest=4, log_distance=True)
+    torch.manual_seed(0)
+    assert float(term(_outputs(z), batch)) == 0.0
+    # The closest comparisons alone: p at depth k, q at k - 1, drawn from the batch.
+    p, q, ok, k = term._closest_pairs(batch["index"], n)
+    index = batch["index"]
+    v = valuation_table(n)
+    assert bool(ok.all())
+    assert bool((v[(index[p] - index).abs()] == k).all())
+    assert bool((v[(index[q] - index).abs()] == k - 1).all())
+    # A margin no embedding at ratio 1/4 meets (log gap ln 4 ~ 1.39 < 2) makes it positive.
+    strict = PadicRanking(margin=2.0, triplets_per_anchor=2, closest=4, log_distance=True)
+    assert float(strict(_outputs(z), batch)) > 0.0
+    with pytest.raises(ValueError, match="closest"):
+        PadicRanking(closest=-1)

@@ -145,3 +145,19 @@ def test_linear_path_adds_a_linear_map_of_the_one_hot() -> None:
     # With the MLP silenced, mu is the (radius-clipped) linear image of the one-hot input.
     want = soft_clip_radius(model.one_hot(x) @ model.skip.weight.T, model.max_radius)
     assert torch.allclose(mu, want, atol=1e-6)
+
+
+def test_mlp_mean_off_makes_the_mean_linear() -> None:
+    torch.manual_seed(0)
+    model = TernaryVAE(
+        input_dim=27, latent_dim=4, hidden_dims=(8,), linear_path=True, mlp_mean=False
+    )
+    assert model.skip is not None
+    x = all_trits(3).float()
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+    want = soft_clip_radius(model.one_hot(x) @ model.skip.weight.T, model.max_radius)
+    assert torch.allclose(mu, want, atol=1e-6)
+    assert logvar.shape == mu.shape
+    with pytest.raises(ValueError, match="mlp_mean"):
+        TernaryVAE(input_dim=27, latent_dim=4, hidden_dims=(8,), mlp_mean=False)

@@ -49,6 +49,13 @@ class PadicRanking:
             are asked for gaps in proportion to their size.
         ratio: the scale ratio used by ``relative_margin``.
         points: which output to embed: the posterior mean "z_mean" or the sample "z".
+        closest: add this many closest comparisons per anchor: a depth k drawn uniformly
+            from 1 to the deepest partner the batch holds for it, p a row sharing exactly k
+            low digits with it and q one sharing exactly k - 1 (the comparisons the
+            depth-balanced metric makes), so that every depth is compared (random pairs almost
+            always differ in the lowest digits); 0 disables them.
+        log_distance: compare log distances (a gap of ``margin`` in log d_c, which is scale
+            free: every depth's comparisons count alike) instead of distances.
     """
 
     def __init__(
@@ -58,18 +65,45 @@ class PadicRanking:
         relative_margin: bool = False,
         ratio: float = 0.5,
         points: PointKey = "z_mean",
+        closest: int = 0,
+        log_distance: bool = False,
     ) -> None:
         if margin < 0:
             raise ValueError(f"margin must be >= 0, got {margin}")
         if triplets_per_anchor < 1:
             raise ValueError(f"triplets_per_anchor must be at least 1, got {triplets_per_anchor}")
+        if closest < 0:
+            raise ValueError(f"closest must be >= 0 (0 disables it), got {closest}")
         _check_scale(1.0, ratio)
         self.margin = margin
         self.triplets_per_anchor = triplets_per_anchor
         self.relative_margin = relative_margin
         self.ratio = ratio
         self.points = points
+        self.closest = closest
+        self.log_distance = log_distance
         self.requires = frozenset({f"outputs.{points}", "batch.index", "batch.x"})
+
+    def _closest_pairs(
+        self, index: torch.Tensor, n: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(closest, B) rows p and q at depths k and k - 1 of each anchor, valid, and k."""
+        size = index.numel()
+        v = valuation_table(n, index.device)[(index.unsqueeze(1) - index.unsqueeze(0)).abs()]
+        eye = torch.eye(size, dtype=torch.bool, device=index.device)
+        v = v.masked_fill(eye, -1)
+        deepest = v.max(dim=1).values.clamp_min(1)
+        ps, qs, oks, ks = [], [], [], []
+        for _ in range(self.closest):
+            k = (torch.rand(size, device=index.device) * deepest).long() + 1
+            noise = torch.rand(size, size, device=index.device)
+            p_mask = v == k.unsqueeze(1)
+            q_mask = v == (k - 1).unsqueeze(1)
+            ps.append(torch.where(p_mask, noise, -1.0).argmax(dim=1))
+            qs.append(torch.where(q_mask, noise, -1.0).argmax(dim=1))
+            oks.append(p_mask.any(dim=1) & q_mask.any(dim=1))
+            ks.append(k)
+        return torch.stack(ps), torch.stack(qs), torch.stack(oks), torch.stack(ks)
 
     def __call__(self, outputs: Tensors, batch: Tensors) -> torch.Tensor:
         z = outputs[self.points]
@@ -88,16 +122,25 @@ class PadicRanking:
         p_closer = vp > vq
         closer = torch.where(p_closer, pq[0], pq[1])
         farther = torch.where(p_closer, pq[1], pq[0])
+        depth = torch.maximum(vp, vq)
+        valid = vp != vq
+        if self.closest > 0:
+            cp, cq, cvalid, cdepth = self._closest_pairs(index, n)
+            closer = torch.cat([closer, cp])
+            farther = torch.cat([farther, cq])
+            depth = torch.cat([depth, cdepth])
+            valid = torch.cat([valid, cvalid])
         d = rowwise_distance(z, torch.stack([closer, farther]), _curvature(outputs))
+        if self.log_distance:
+            d = torch.log(d.clamp_min(1e-6))
         gap = d[0] - d[1]
         if self.relative_margin:
-            depth = torch.maximum(vp, vq).clamp(max=MAX_TRITS).to(z.dtype)
-            gap = gap + self.margin * self.ratio**depth
+            gap = gap + self.margin * self.ratio ** depth.clamp(max=MAX_TRITS).to(z.dtype)
         else:
             gap = gap + self.margin
         hinge = F.relu(gap)
-        valid = (vp != vq).to(z.dtype)
-        return (hinge * valid).sum() / valid.sum().clamp_min(1.0)
+        weight = valid.to(z.dtype)
+        return (hinge * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 class Radial:
@@ -191,6 +234,27 @@ class Geodesic:
         self.log_space = log_space
         self.points = points
         self.requires = frozenset({f"outputs.{points}", "batch.index", "batch.x"})
+
+    def _closest_pairs(
+        self, index: torch.Tensor, n: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(closest, B) rows p and q at depths k and k - 1 of each anchor, valid, and k."""
+        size = index.numel()
+        v = valuation_table(n, index.device)[(index.unsqueeze(1) - index.unsqueeze(0)).abs()]
+        eye = torch.eye(size, dtype=torch.bool, device=index.device)
+        v = v.masked_fill(eye, -1)
+        deepest = v.max(dim=1).values.clamp_min(1)
+        ps, qs, oks, ks = [], [], [], []
+        for _ in range(self.closest):
+            k = (torch.rand(size, device=index.device) * deepest).long() + 1
+            noise = torch.rand(size, size, device=index.device)
+            p_mask = v == k.unsqueeze(1)
+            q_mask = v == (k - 1).unsqueeze(1)
+            ps.append(torch.where(p_mask, noise, -1.0).argmax(dim=1))
+            qs.append(torch.where(q_mask, noise, -1.0).argmax(dim=1))
+            oks.append(p_mask.any(dim=1) & q_mask.any(dim=1))
+            ks.append(k)
+        return torch.stack(ps), torch.stack(qs), torch.stack(oks), torch.stack(ks)
 
     def __call__(self, outputs: Tensors, batch: Tensors) -> torch.Tensor:
         z = outputs[self.points]
