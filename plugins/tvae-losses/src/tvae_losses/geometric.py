@@ -235,27 +235,6 @@ class Geodesic:
         self.points = points
         self.requires = frozenset({f"outputs.{points}", "batch.index", "batch.x"})
 
-    def _closest_pairs(
-        self, index: torch.Tensor, n: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(closest, B) rows p and q at depths k and k - 1 of each anchor, valid, and k."""
-        size = index.numel()
-        v = valuation_table(n, index.device)[(index.unsqueeze(1) - index.unsqueeze(0)).abs()]
-        eye = torch.eye(size, dtype=torch.bool, device=index.device)
-        v = v.masked_fill(eye, -1)
-        deepest = v.max(dim=1).values.clamp_min(1)
-        ps, qs, oks, ks = [], [], [], []
-        for _ in range(self.closest):
-            k = (torch.rand(size, device=index.device) * deepest).long() + 1
-            noise = torch.rand(size, size, device=index.device)
-            p_mask = v == k.unsqueeze(1)
-            q_mask = v == (k - 1).unsqueeze(1)
-            ps.append(torch.where(p_mask, noise, -1.0).argmax(dim=1))
-            qs.append(torch.where(q_mask, noise, -1.0).argmax(dim=1))
-            oks.append(p_mask.any(dim=1) & q_mask.any(dim=1))
-            ks.append(k)
-        return torch.stack(ps), torch.stack(qs), torch.stack(oks), torch.stack(ks)
-
     def __call__(self, outputs: Tensors, batch: Tensors) -> torch.Tensor:
         z = outputs[self.points]
         index = batch["index"]
