@@ -139,3 +139,21 @@ def test_the_home_page_has_no_code_line_wider_than_a_narrow_column() -> None:
     for block in blocks("index.md"):
         for line in block.code.splitlines():
             assert len(line) <= 80, f"{block.id}: {line}"
+
+
+def test_the_early_stopping_examples_can_stop() -> None:
+    import yaml
+
+    from tvae_core._config import default_config
+
+    for page in ("guide/configuration.md", "guide/training.md"):
+        for block in blocks(page, "yaml"):
+            data = yaml.safe_load(block.code)
+            for cb in data.get("callbacks") or []:
+                if isinstance(cb, dict) and cb.get("name") == "early_stopping":
+                    epochs = data.get("epochs", default_config().epochs)
+                    every = (data.get("trainer") or {}).get(
+                        "val_every", default_config().trainer.val_every
+                    )
+                    # patience counts validations: it must fit in the run's validations
+                    assert cb["patience"] < epochs // every, (block.id, cb, epochs, every)
