@@ -224,7 +224,7 @@ def test_the_summary_best_follows_each_declared_direction(tmp_path: Path) -> Non
         run_dir=tmp_path / "run",
     )
     best, epoch = summary.best, summary.best_epoch
-    assert best["val/hierarchy"] == -0.8 and epoch["val/hierarchy"] == 1  # lowest, not highest
+    assert best["val/hierarchy"] == -0.8 and epoch["val/hierarchy"] == 2  # lowest, not highest
     assert "val/hierarchy_ceiling" not in best  # a constant has no best
     assert best["val/distortion_mean"] == 1.0  # the bool applies to every key returned
     assert "val/tiny_coverage" in best and "lr" not in best

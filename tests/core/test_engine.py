@@ -89,7 +89,7 @@ def test_run_directory_files(toy_config: dict[str, Any], toy_pm: Any, tmp_path: 
     for name in ("config.yaml", "run.json", "metrics.jsonl", "summary.json", "checkpoints/last.pt"):
         assert (run / name).is_file(), name
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in records] == [0, 1, 2, 3]
+    assert [r["epoch"] for r in records] == [1, 2, 3, 4]  # numbered from 1
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed"
     assert summary["epochs"] == 4
@@ -168,7 +168,7 @@ def test_resume_after_interrupt_gives_identical_weights(
     epochs = [
         json.loads(line)["epoch"] for line in (cut / "metrics.jsonl").read_text().splitlines()
     ]
-    assert epochs == [0, 1, 2, 3, 4]
+    assert epochs == [1, 2, 3, 4, 5]
     assert resumed.callbacks.callbacks[0].seen == 5  # the callback's state was restored
 
 
@@ -185,7 +185,7 @@ def test_nonfinite_loss_stops_with_step_and_term(
 
     with pytest.raises(
         TrainingError,
-        match=r"non-finite loss at epoch 2, step 8 \(loss term .mse. has weight nan\); last good checkpoint: .*last.pt",
+        match=r"non-finite loss at epoch 3, step 8 \(loss term .mse. has weight nan\); last good checkpoint: .*last.pt",
     ):
         fit(toy_config, toy_pm, run_dir=tmp_path / "run", callbacks=[Poison()])
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())

@@ -83,7 +83,7 @@ def test_a_run_without_a_summary_is_unfinished(tmp_path: Path) -> None:
     run = tmp_path / "x" / "killed"
     run.mkdir(parents=True)
     (run / "run.json").write_text(json.dumps({"start_time": "2026-01-01T00:00:00+00:00"}))
-    (run / "metrics.jsonl").write_text('{"epoch": 0}\n{"epoch": 1}\n')
+    (run / "metrics.jsonl").write_text('{"epoch": 1}\n{"epoch": 2}\n')
     assert find_runs(tmp_path) == [run]
     record = read_run(run)
     assert record["status"] == "unfinished" and record["epochs"] == 2

@@ -104,7 +104,7 @@ def test_a_rerun_reuses_finished_runs_and_resumes_unfinished_ones(
     epochs = [
         json.loads(line)["epoch"] for line in (killed / "metrics.jsonl").read_text().splitlines()
     ]
-    assert epochs == [0, 1, 2]
+    assert epochs == [1, 2, 3]
     assert json.loads((killed / "summary.json").read_text())["status"] == "completed"
 
 

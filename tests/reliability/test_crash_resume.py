@@ -222,7 +222,7 @@ def check_finished_run(cwd: Path, reference: dict[str, Any], trial: Trial) -> No
     run = cwd / "out" / "r"
     assert_same_training_state(load_state(run / "checkpoints" / "last.pt"), reference)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in records] == list(range(EPOCHS)), trial
+    assert [r["epoch"] for r in records] == list(range(1, EPOCHS + 1)), trial
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
     assert not list(run.rglob(".*.tmp")), "stale temporary files were left behind"
 

@@ -71,7 +71,7 @@ def test_signal_saves_state_and_resume_matches_an_uninterrupted_run(
         load_state(Path("out/straight/checkpoints/last.pt")),
     )
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in records] == list(range(EPOCHS))
+    assert [r["epoch"] for r in records] == list(range(1, EPOCHS + 1))
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[str], timeout_s: float = 120) -> None:

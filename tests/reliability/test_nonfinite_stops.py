@@ -43,10 +43,10 @@ def test_nonfinite_loss_stops_naming_step_term_and_checkpoint(
     assert code == 1
     last = run_dir / "checkpoints" / "last.pt"
     assert line == (
-        f"error: non-finite loss at epoch 2, step 9 (loss term 'faulty_mse' = {mode}); "
+        f"error: non-finite loss at epoch 3, step 9 (loss term 'faulty_mse' = {mode}); "
         f"last good checkpoint: {Path('out/r/checkpoints/last.pt')}"
     ) or line.endswith(f"last good checkpoint: {last}")
-    assert "epoch 2, step 9" in line and f"'faulty_mse' = {mode}" in line
+    assert "epoch 3, step 9" in line and f"'faulty_mse' = {mode}" in line
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "failed" and "step 9" in summary["error"]
     assert_finite_checkpoint(run_dir, epoch=2)
@@ -57,7 +57,7 @@ def test_nan_latent_stops_at_its_step(capsys: pytest.CaptureFixture[str]) -> Non
     code, err, run_dir = run(capsys, config)
     line = one_line(err)
     assert code == 1
-    assert "non-finite loss at epoch 1, step 6 (loss term 'mse' = nan)" in line
+    assert "non-finite loss at epoch 2, step 6 (loss term 'mse' = nan)" in line
     assert_finite_checkpoint(run_dir, epoch=1)
 
 
@@ -68,7 +68,7 @@ def test_nan_gradient_names_the_term(capsys: pytest.CaptureFixture[str]) -> None
     code, err, run_dir = run(capsys, config)
     line = one_line(err)
     assert code == 1
-    assert re.search(r"non-finite gradient at epoch 1, step 5 \(.*'faulty_mse'", line), line
+    assert re.search(r"non-finite gradient at epoch 2, step 5 \(.*'faulty_mse'", line), line
     assert "last good checkpoint:" in line
     assert_finite_checkpoint(run_dir, epoch=1)
 
@@ -92,7 +92,7 @@ def test_nan_gradient_without_clipping_never_reaches_a_checkpoint(
     code, err, run_dir = run(capsys, config)
     line = one_line(err)
     assert code == 1
-    assert "non-finite" in line and "epoch 1" in line
+    assert "non-finite" in line and "epoch 2" in line
     assert_finite_checkpoint(run_dir, epoch=1)
 
 
@@ -133,7 +133,7 @@ def test_on_cuda_a_fault_stops_at_its_epoch_end_and_keeps_the_last_good_checkpoi
     code, err, run_dir = run(capsys, config)
     line = one_line(err)
     assert code == 1
-    assert "non-finite" in line and "at epoch 2" in line, line
+    assert "non-finite" in line and "at epoch 3" in line, line
     assert "last good checkpoint:" in line
     assert_finite_checkpoint(run_dir, epoch=2)
     summary = json.loads((run_dir / "summary.json").read_text())

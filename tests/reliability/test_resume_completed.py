@@ -42,7 +42,7 @@ def test_resuming_a_completed_run_changes_nothing_and_says_how_to_go_on(
     code, _, err = cli(capsys, *PLUGINS, "run", "--resume", "out/r", "--set", "epochs=4")
     assert code == 0, err
     epochs = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert epochs == [0, 1, 2, 3]
+    assert epochs == [1, 2, 3, 4]
     assert json.loads((run / "summary.json").read_text())["epochs"] == 4
     info = json.loads((run / "run.json").read_text())
     assert (info["start_time"], info["argv"]) == (first["start_time"], first["argv"])

@@ -67,7 +67,7 @@ def component_fault(
         return None
     where, component, plugin = who
     return TrainingError(
-        f"raised {describe(exc)} at epoch {epoch}, step {step}",
+        f"raised {describe(exc)} at epoch {epoch + 1}, step {step}",
         where=where,
         component=component,
         plugin=plugin,
@@ -93,7 +93,8 @@ def nonfinite(
         if weights:
             blame = f" (loss term {weights[0]!r} has weight {terms[weights[0]].weight})"
     return TrainingError(
-        f"non-finite {what} at epoch {epoch}, step {step}{blame}", hint=_last_good(checkpoint)
+        f"non-finite {what} at epoch {epoch + 1}, step {step}{blame}",
+        hint=_last_good(checkpoint),
     )
 
 

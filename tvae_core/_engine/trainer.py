@@ -349,12 +349,12 @@ class Trainer:
                 logs[f"lr/{group['name']}"] = float(group["lr"])
         logs.update(self.losses.logged_weights())
         self.counters.epoch = epoch + 1
-        self.counters.best.update(logs, epoch)
+        self.counters.best.update(logs, epoch + 1)  # epochs are numbered from 1 in records
         self.counters.last_logs = {**self.counters.last_logs, **logs}
         if self._run is not None and self.is_main:
             self._run.append_metrics(
                 {
-                    "epoch": epoch,
+                    "epoch": epoch + 1,  # 1-based, as on the console and in checkpoints
                     "step": self.global_step,
                     "time_s": round(monotonic() - self._start, 3),
                     **logs,

@@ -80,7 +80,7 @@ def _last_epoch(metrics_file: Path) -> int | None:
         except ValueError:
             continue
         if isinstance(record, dict) and "epoch" in record:
-            return int(record["epoch"]) + 1
+            return int(record["epoch"])  # 1-based: the epochs completed
     return 0
 
 

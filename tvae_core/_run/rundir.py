@@ -168,7 +168,10 @@ class RunDir:
             ) from None
 
     def truncate_metrics(self, before_epoch: int) -> None:
-        """Drop records of epochs >= ``before_epoch`` (re-run after a resume)."""
+        """Drop records of epochs past ``before_epoch`` completed ones (re-run after a resume).
+
+        Records number epochs from 1 (epoch ``E`` is the ``E``-th), as checkpoints count them.
+        """
         if not self.metrics_file.exists():
             return
         keep = []
@@ -177,7 +180,7 @@ class RunDir:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut short by a crash
-            if isinstance(record, dict) and int(record.get("epoch", -1)) < before_epoch:
+            if isinstance(record, dict) and int(record.get("epoch", 0)) <= before_epoch:
                 keep.append(line)
         write_text_atomic(self.metrics_file, "".join(k + "\n" for k in keep))
 

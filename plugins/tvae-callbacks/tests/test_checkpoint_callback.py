@@ -45,7 +45,7 @@ def test_best_is_written_only_on_finite_real_improvement(tmp_path: Path) -> None
             written.append(load_checkpoint(tmp_path / "ckpt" / "best.pt")["epoch"])
     assert files(tmp_path / "ckpt") == ["best.pt"]
     assert sorted(set(written)) == [1, 2, 7]
-    assert cb.best == 1.0 and cb.best_epoch == 6
+    assert cb.best == 1.0 and cb.best_epoch == 7
 
 
 def test_keep_last_prunes_the_oldest_periodic_files(tmp_path: Path) -> None:

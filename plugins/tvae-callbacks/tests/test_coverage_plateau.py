@@ -21,7 +21,7 @@ def test_stops_when_the_target_is_reached() -> None:
     assert run(cb, [0.2, 0.6, 0.96, 0.97]) == 2
     assert (
         cb.stop_reason
-        == "coverage target reached: val/coverage = 0.9600 >= threshold 0.95 at epoch 2"
+        == "coverage target reached: val/coverage = 0.9600 >= threshold 0.95 at epoch 3"
     )
 
 
@@ -32,7 +32,7 @@ def test_stops_when_coverage_stalls() -> None:
     assert cb.stop_reason.startswith(
         "coverage plateau: val/coverage gained less than 0.01 for 3 epochs"
     )
-    assert "best 0.5000 at epoch 0" in cb.stop_reason
+    assert "best 0.5000 at epoch 1" in cb.stop_reason
 
 
 def test_a_gain_of_exactly_min_improvement_counts() -> None:
@@ -48,7 +48,7 @@ def test_nan_is_a_stall_and_missing_epochs_do_not_count() -> None:
 def test_a_percentage_is_rejected() -> None:
     cb = CoveragePlateauCallback()
     with pytest.raises(
-        ValueError, match=r"val/coverage = 95 at epoch 0 is not a fraction in \[0, 1\]"
+        ValueError, match=r"val/coverage = 95 at epoch 1 is not a fraction in \[0, 1\]"
     ):
         cb.on_epoch_end(0, {"val/coverage": 95.0})
 

@@ -22,7 +22,7 @@ def test_stops_after_patience_epochs_without_improvement() -> None:
     assert run(cb, [5.0, 4.0, 4.0, 4.5, 4.0, 3.0]) == 4
     assert cb.stop_reason is not None
     assert "val/loss did not improve" in cb.stop_reason
-    assert "best 4 at epoch 1" in cb.stop_reason
+    assert "best 4 at epoch 2" in cb.stop_reason
 
 
 def test_improvements_smaller_than_min_delta_do_not_count() -> None:

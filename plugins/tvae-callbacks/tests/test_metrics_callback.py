@@ -38,8 +38,8 @@ def test_step_logs_are_read_only_on_logging_steps(caplog: pytest.LogCaptureFixtu
     assert logs.reads == 2 * 2  # steps 10 and 20, two keys each
     lines = [r.getMessage() for r in caplog.records]
     assert lines == [
-        "step 10 (epoch 0, batch 9) | train/loss 0.5 | train/kl 0.25",
-        "step 20 (epoch 0, batch 19) | train/loss 0.5 | train/kl 0.25",
+        "step 10 (epoch 1, batch 9) | train/loss 0.5 | train/kl 0.25",
+        "step 20 (epoch 1, batch 19) | train/loss 0.5 | train/kl 0.25",
     ]
 
 
@@ -47,7 +47,7 @@ def test_epoch_line(caplog: pytest.LogCaptureFixture) -> None:
     cb = MetricsCallback()
     with caplog.at_level(logging.INFO, logger="tvae"):
         cb.on_epoch_end(3, {"train/loss": 0.123456, "val/coverage": 1.0, "note": "text"})
-    assert caplog.records[-1].getMessage() == "epoch 3 | train/loss 0.1235 | val/coverage 1"
+    assert caplog.records[-1].getMessage() == "epoch 4 | train/loss 0.1235 | val/coverage 1"
 
 
 def test_hand_written_loop_writes_jsonl(tmp_path: Path) -> None:
@@ -58,8 +58,8 @@ def test_hand_written_loop_writes_jsonl(tmp_path: Path) -> None:
     rows = [
         json.loads(line) for line in (tmp_path / "logs" / "metrics.jsonl").read_text().splitlines()
     ]
-    assert [r["epoch"] for r in rows] == [0, 1, 2]
-    assert rows[2] == {"epoch": 2, "step": 3, "val_loss": pytest.approx(1 / 3), "val/kl": None}
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[2] == {"epoch": 3, "step": 3, "val_loss": pytest.approx(1 / 3), "val/kl": None}
 
 
 def test_inside_the_trainer_the_run_jsonl_is_not_written_twice(fake_trainer) -> None:

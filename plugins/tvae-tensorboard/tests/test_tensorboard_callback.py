@@ -60,8 +60,8 @@ def test_a_run_writes_epoch_scalars_hparams_and_the_projector(tmp_path: Path) ->
         "val/loss",
         "val/tiny_coverage",
     } <= set(tags["scalars"])
-    assert [e.step for e in acc.Scalars("train/loss")] == [0, 1, 2, 3]  # per epoch, not per step
-    assert [e.step for e in acc.Scalars("val/tiny_coverage")] == [1, 3]
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3, 4]  # per epoch, from 1
+    assert [e.step for e in acc.Scalars("val/tiny_coverage")] == [2, 4]
     assert "_hparams_/session_start_info" in acc.PluginTagToContent("hparams")
     projector = (folder / "projector_config.pbtxt").read_text()
     assert 'tensor_name: "z_mean:' in projector

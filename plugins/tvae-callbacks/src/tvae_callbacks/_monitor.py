@@ -193,7 +193,7 @@ class MonitorCallback(Callback):
         key, value = found
         improved = self.improves(value)
         if improved:
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+            self.best, self.best_epoch, self.wait = value, epoch + 1, 0  # numbered from 1
         else:
             self.wait += 1
         return key, value, improved

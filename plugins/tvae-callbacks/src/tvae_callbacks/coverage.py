@@ -58,7 +58,7 @@ class CoveragePlateauCallback(MonitorCallback):
         found = read_metric(self.monitor, logs)
         if found is not None and math.isfinite(found[1]) and not 0.0 <= found[1] <= 1.0:
             raise ValueError(
-                f"CoveragePlateauCallback: {found[0]} = {found[1]:g} at epoch {epoch} is not a "
+                f"CoveragePlateauCallback: {found[0]} = {found[1]:g} at epoch {epoch + 1} is not a "
                 "fraction in [0, 1] (is it a percentage?)"
             )
         seen = self.observe(epoch, logs)
@@ -69,7 +69,7 @@ class CoveragePlateauCallback(MonitorCallback):
             self._stop(
                 epoch,
                 f"coverage target reached: {key} = {value:.4f} >= threshold {self.threshold:g} "
-                f"at epoch {epoch}",
+                f"at epoch {epoch + 1}",
             )
         elif self.wait >= self.patience:
             best = (

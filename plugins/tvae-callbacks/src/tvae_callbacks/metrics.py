@@ -76,16 +76,16 @@ class MetricsCallback(Callback):
             return
         values = {k: v for k, v in ((k, _as_float(logs[k])) for k in logs) if v is not None}
         self._emit(
-            f"step {self.step} (epoch {self.epoch}, batch {batch_idx}) | {format_metrics(values)}"
+            f"step {self.step} (epoch {self.epoch + 1}, batch {batch_idx}) | {format_metrics(values)}"
         )
 
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any]) -> None:
         values = {k: v for k, v in ((k, _as_float(logs[k])) for k in logs) if v is not None}
-        self._emit(f"epoch {epoch} | {format_metrics(values)}")
+        self._emit(f"epoch {epoch + 1} | {format_metrics(values)}")
         path = self.jsonl_path
         if path is None or not is_main_process(self._run):
             return
-        record: dict[str, Any] = {"epoch": epoch, "step": self.step}
+        record: dict[str, Any] = {"epoch": epoch + 1, "step": self.step}  # numbered from 1
         record.update({k: v if math.isfinite(v) else None for k, v in values.items()})
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as fh:

@@ -42,7 +42,7 @@ class TensorBoardCallback(Callback):
     """Write the run to TensorBoard: scalars per epoch, hyperparameters, and the latent embedding.
 
     Each epoch's logs (``train/*``, ``val/*``, ``lr``, ``beta``) become scalars at step = the
-    epoch index (as in ``metrics.jsonl``); nothing is written per step. At fit end the
+    epoch's number from 1 (as in ``metrics.jsonl``); nothing is written per step. At fit end the
     resolved config goes to the HParams dashboard (flattened, with the final ``val/*``
     values as its metrics) and the eval set's ``embedding_key`` output to the projector,
     labelled with the batch's 1-D columns (``index``, ``valuation``).
@@ -99,7 +99,7 @@ class TensorBoardCallback(Callback):
             except (TypeError, ValueError):
                 continue
             self.last_logs[key] = number
-            self.buffer.add(key, number, step=epoch)
+            self.buffer.add(key, number, step=epoch + 1)  # 1-based, as in metrics.jsonl
         self.buffer.flush()
         self.timings_s["epochs"] += time.perf_counter() - t0
 
