@@ -157,3 +157,18 @@ def test_the_early_stopping_examples_can_stop() -> None:
                     )
                     # patience counts validations: it must fit in the run's validations
                     assert cb["patience"] < epochs // every, (block.id, cb, epochs, every)
+
+
+def test_the_set_blame_example_is_what_tvae_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tvae_core.cli import main
+
+    text = (DOCS / "guide" / "configuration.md").read_text()
+    shown = re.search(r"`(error: --set epochz=5: [^`]+)`", text)
+    assert shown is not None
+    (tmp_path / "my.yaml").write_text("epochs: 3\n")
+    with pytest.raises(SystemExit) as info:
+        main(["validate", str(tmp_path / "my.yaml"), "--set", "epochz=5"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.strip() == shown.group(1)
