@@ -137,6 +137,11 @@ def test_basic_training_loop(guide_dir: Path) -> None:
     ns = run_python(PYTHON[0])
     assert ns["epoch"] == SMALL_CONFIG["epochs"] - 1
     assert ns["result"].total.requires_grad
+    # the dataloader is re-iterable: every epoch was a whole, new pass (not one exhausted
+    # generator), and it has a len() like a torch DataLoader
+    loader = ns["dataloader"]
+    assert loader.epoch == SMALL_CONFIG["epochs"]
+    assert len(loader) == 3 == len(list(loader))
 
 
 @pytest.mark.parametrize("block", PYTHON[1:], ids=lambda b: b.id)
