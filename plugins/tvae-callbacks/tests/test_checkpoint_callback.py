@@ -86,12 +86,23 @@ def test_save_dir_overrides_the_run_folder(fake_trainer, tmp_path: Path) -> None
     assert files(tmp_path / "elsewhere") == ["epoch_0001.pt"]
 
 
-def test_without_a_model_it_warns_once_and_saves_nothing(tmp_path: Path) -> None:
+def test_without_a_model_anywhere_the_first_save_says_to_attach_one(tmp_path: Path) -> None:
     cb = CheckpointCallback(save_dir=str(tmp_path), save_interval=1)
-    with pytest.warns(UserWarning, match="attach\\(model, optimizer\\)"):
+    with pytest.raises(RuntimeError, match=r"call checkpoint\.attach\(model, optimizer, config\)"):
         cb.on_epoch_end(0, {"val_loss": 1.0})
-        cb.on_epoch_end(1, {"val_loss": 0.5})
     assert files(tmp_path) == []
+
+
+def test_a_hand_loop_without_attach_saves_its_model_found_by_name(tmp_path: Path) -> None:
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    config = {"epochs": 3}
+    cb = CheckpointCallback(save_dir=str(tmp_path), save_interval=1, save_best=False)
+    cb.on_epoch_end(0, {"val_loss": 1.0})
+    assert (cb.model, cb.optimizer, cb.config) == (model, optimizer, config)
+    saved = torch.load(tmp_path / "epoch_0001.pt", weights_only=False)
+    assert saved["config"] == {"epochs": 3}
+    assert torch.equal(saved["model_state_dict"]["weight"], model.weight.detach())
 
 
 def test_without_a_folder_inside_the_trainer_it_warns(fake_trainer) -> None:

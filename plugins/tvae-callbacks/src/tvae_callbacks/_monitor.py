@@ -4,7 +4,9 @@
 ``coverage_plateau``. Two spellings of a key are accepted because the seed guide logs
 ``val_loss`` by hand while the engine logs ``val/loss``: ``val_x`` and ``val/x`` (likewise
 ``train_x`` and ``train/x``) name the same metric, and whichever is present in the logs is
-used.
+used. A callback may also accept the bare name (``coverage`` for ``val/coverage``, as a
+hand-written loop logs it): :class:`CoveragePlateauCallback` does; loss monitors do not, since
+a bare ``loss`` is the training step's.
 """
 
 from __future__ import annotations
@@ -21,31 +23,40 @@ Mode = Literal["min", "max"]
 _PREFIXES = ("val", "train")
 
 
-def key_aliases(monitor: str) -> tuple[str, ...]:
-    """``monitor`` followed by its other spelling, if it has one (``val_loss`` <-> ``val/loss``)."""
+def key_aliases(monitor: str, bare: bool = False) -> tuple[str, ...]:
+    """``monitor`` followed by its other spelling, if it has one (``val_loss`` <-> ``val/loss``).
+
+    With ``bare``, a ``val`` key also matches its name without the prefix and a bare name
+    matches both prefixed spellings (``coverage`` <-> ``val/coverage`` <-> ``val_coverage``).
+    """
     for prefix in _PREFIXES:
-        if monitor.startswith(prefix + "_"):
-            return (monitor, f"{prefix}/{monitor[len(prefix) + 1 :]}")
-        if monitor.startswith(prefix + "/"):
-            return (monitor, f"{prefix}_{monitor[len(prefix) + 1 :]}")
+        for sep, other in (("_", "/"), ("/", "_")):
+            if monitor.startswith(prefix + sep):
+                name = monitor[len(prefix) + 1 :]
+                extra = (name,) if bare and prefix == "val" else ()
+                return (monitor, f"{prefix}{other}{name}", *extra)
+    if bare:
+        return (monitor, f"val/{monitor}", f"val_{monitor}")
     return (monitor,)
 
 
-def find_key(monitor: str, logs: Mapping[str, Any]) -> str | None:
-    """The key of ``logs`` that holds ``monitor`` under either spelling, or None if absent."""
-    for key in key_aliases(monitor):
+def find_key(monitor: str, logs: Mapping[str, Any], bare: bool = False) -> str | None:
+    """The key of ``logs`` that holds ``monitor`` under any spelling, or None if absent."""
+    for key in key_aliases(monitor, bare):
         if key in logs:
             return key
     return None
 
 
-def read_metric(monitor: str, logs: Mapping[str, Any]) -> tuple[str, float] | None:
+def read_metric(
+    monitor: str, logs: Mapping[str, Any], bare: bool = False
+) -> tuple[str, float] | None:
     """``(key, value)`` of the monitored metric as a float, or None when this epoch lacks it.
 
     Raises:
         TypeError: the logged value is not a number (names the key).
     """
-    key = find_key(monitor, logs)
+    key = find_key(monitor, logs, bare)
     if key is None:
         return None
     raw = logs[key]
@@ -157,6 +168,9 @@ class MonitorCallback(Callback):
         self.wait = 0
         self._run: RunContext | None = None
 
+    #: Whether the monitored key may also be logged without its ``val`` prefix.
+    accepts_bare_key = False
+
     @property
     def state_key(self) -> str:
         # fixed at construction (restored before fit start): "auto" follows the metric
@@ -186,7 +200,7 @@ class MonitorCallback(Callback):
             ConfigError: this epoch validated (or, for a ``train`` key, trained) and its logs
                 lack the monitored key: a misspelt ``monitor``, named with the close match.
         """
-        found = read_metric(self.monitor, logs)
+        found = read_metric(self.monitor, logs, self.accepts_bare_key)
         if found is None:
             check_monitor_logged(self.monitor, logs, type(self).__name__)
             return None

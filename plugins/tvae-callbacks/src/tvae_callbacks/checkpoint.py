@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +32,25 @@ def _plain_config(config: Any) -> Any:
     raise TypeError(f"config must be a mapping or have to_dict(), found {type(config).__name__}")
 
 
+#: Modules whose frames are the callbacks' own dispatch, not the loop that called the events.
+_OWN_MODULES = ("tvae_callbacks", "tvae_core")
+
+
+def _loop_namespace() -> dict[str, Any] | None:
+    """The names visible in the hand-written loop that called the event (locals over globals).
+
+    The first frame up the stack outside tvae's callback modules (a CallbackList forwards
+    events through ``tvae_core``) is the loop's.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.split(".")[0] not in _OWN_MODULES:
+            return {**frame.f_globals, **frame.f_locals}
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
 class CheckpointCallback(MonitorCallback):
     """Save checkpoints every ``save_interval`` epochs and whenever the monitored metric improves.
 
@@ -40,7 +60,10 @@ class CheckpointCallback(MonitorCallback):
     into ``save_dir`` or the run's ``checkpoints/``. In a hand-written loop pass ``model=`` and
     ``optimizer=`` (or call :meth:`attach`) and each file is a dict with the seed guide's keys
     ``epoch`` (epochs completed), ``model_state_dict``, ``optimizer_state_dict`` and ``config``,
-    plus the epoch's ``metrics``; without a model there is nothing to save, and it warns once.
+    plus the epoch's ``metrics``. A loop that gives neither (the seed guide's) has its
+    ``model``, ``optimizer`` and ``config`` found by those names where it calls the event,
+    once, with a log line saying so; if it has no ``model``, the first save fails with one
+    line saying to call :meth:`attach`.
 
     Args:
         save_dir: Folder for the files; default the run's ``checkpoints/`` folder.
@@ -139,16 +162,12 @@ class CheckpointCallback(MonitorCallback):
         if self._run is not None:
             self._run.save_checkpoint(path)
             return True
-        if self.model is None:
-            self._warn(
-                "no model to save: pass model= and optimizer= or call attach(model, optimizer)"
-            )
-            return False
+        model = self.model if self.model is not None else self._adopt_loop_objects()
         from tvae_core import save_checkpoint
 
         state: dict[str, Any] = {
             "epoch": done,
-            "model_state_dict": self.model.state_dict(),
+            "model_state_dict": model.state_dict(),
             "config": _plain_config(self.config),
             "metrics": {k: float(v) for k, v in logs.items() if _is_number(v)},
         }
@@ -156,6 +175,37 @@ class CheckpointCallback(MonitorCallback):
             state["optimizer_state_dict"] = self.optimizer.state_dict()
         save_checkpoint(state, path)
         return True
+
+    def _adopt_loop_objects(self) -> torch.nn.Module:
+        """Take the calling loop's ``model``, ``optimizer`` and ``config`` (the seed guide's
+        names), or fail with one line saying to call :meth:`attach`."""
+        names = _loop_namespace() or {}
+        model, optimizer = names.get("model"), names.get("optimizer")
+        if not isinstance(model, torch.nn.Module):
+            raise RuntimeError(
+                "CheckpointCallback has no model to save: call "
+                "checkpoint.attach(model, optimizer, config) (or pass model= and optimizer=) "
+                "before the first epoch"
+            )
+        self.model = model
+        if self.optimizer is None and isinstance(optimizer, torch.optim.Optimizer):
+            self.optimizer = optimizer
+        config = names.get("config")
+        if self.config is None and config is not None:
+            try:
+                _plain_config(config)
+            except TypeError:
+                config = None
+            self.config = config
+        found = ", ".join(
+            n
+            for n, v in (("model", model), ("optimizer", self.optimizer), ("config", self.config))
+            if v is not None and v is names.get(n)
+        )
+        _log.info(
+            "CheckpointCallback saves the loop's %s (found by name; attach() chooses others)", found
+        )
+        return model
 
     def _prune(self) -> None:
         if self.keep_last is None or not is_main_process(self._run):

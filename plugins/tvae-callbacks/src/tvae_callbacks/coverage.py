@@ -24,8 +24,11 @@ class CoveragePlateauCallback(MonitorCallback):
         patience: Epochs without a gain of ``min_improvement`` before stopping.
         threshold: Stop as soon as coverage is at least this fraction.
         min_improvement: The gain over the best coverage so far that resets the patience count.
-        monitor: The coverage key; ``val_coverage`` and ``val/coverage`` name the same key.
+        monitor: The coverage key; ``val/coverage``, ``val_coverage`` and (as a hand-written
+            loop logs it) a bare ``coverage`` name the same key.
     """
+
+    accepts_bare_key = True
 
     def __init__(
         self,
@@ -55,7 +58,7 @@ class CoveragePlateauCallback(MonitorCallback):
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any]) -> None:
         if self.stopped_epoch is not None:
             return
-        found = read_metric(self.monitor, logs)
+        found = read_metric(self.monitor, logs, self.accepts_bare_key)
         if found is not None and math.isfinite(found[1]) and not 0.0 <= found[1] <= 1.0:
             raise ValueError(
                 f"CoveragePlateauCallback: {found[0]} = {found[1]:g} at epoch {epoch + 1} is not a "
