@@ -195,6 +195,10 @@ def run_trial(
             assert "no checkpoints/last.pt to continue from" in err and "Traceback" not in err
             trial.nothing_to_resume += 1
     epoch = _checkpoint_epoch(run)
+    summary = run / "summary.json"
+    if summary.is_file() and json.loads(summary.read_text())["status"] == "completed":
+        # the last kill came after the run ended: a completed run is left as it is
+        return trial
     if epoch is None:
         code, out, err = cli(
             capsys, "run", str(config), *PLUGINS, "--out", str(cwd / "out"), "--name", "r", "--json"

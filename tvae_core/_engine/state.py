@@ -7,6 +7,7 @@ optimizer, are a :class:`tvae_core.CheckpointError`, never a silent partial load
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from tvae_core._config.schema import RunConfig
 from tvae_core._engine.build import RunParts
 from tvae_core._engine.environment import rng_state, set_rng_state
 from tvae_core._engine.records import BestMetrics
-from tvae_core._errors import CheckpointError
+from tvae_core._errors import CheckpointError, TrainingError
 from tvae_core._plugins.interfaces import CallbackList
 from tvae_core._run.checkpoint import (
     FORMAT_VERSION,
@@ -70,7 +71,59 @@ def capture(
         "torch_version": str(torch.__version__),
     }
     callbacks.on_save_checkpoint(ckpt)
+    check_loadable(ckpt)
     return ckpt
+
+
+#: What ``torch.load(..., weights_only=True)`` reads back (besides tensors and containers).
+_PLAIN = (str, int, float, bool, complex, bytes, type(None), torch.Size, torch.dtype, torch.device)
+
+
+def _not_loadable(value: Any, depth: int = 0) -> tuple[str, str] | None:
+    """``(path, type name)`` of the first part of ``value`` a safe load refuses, or None."""
+    if isinstance(value, torch.Tensor) or type(value) in _PLAIN:
+        return None
+    if depth > 64:
+        return ("", "structure nested more than 64 deep")
+    if type(value) in (dict, OrderedDict):
+        for k, v in value.items():
+            if type(k) not in _PLAIN:
+                return (f"[{k!r}]"[:80], f"{type(k).__name__} key")
+            found = _not_loadable(v, depth + 1)
+            if found is not None:
+                return (f"[{k!r}]"[:80] + found[0], found[1])
+        return None
+    if type(value) in (list, tuple, set):
+        for i, v in enumerate(value):
+            found = _not_loadable(v, depth + 1)
+            if found is not None:
+                return (f"[{i}]" + found[0], found[1])
+        return None
+    return ("", type(value).__name__)
+
+
+def check_loadable(ckpt: Mapping[str, Any]) -> None:
+    """Refuse, at save time, state a resume could not load (``weights_only=True``).
+
+    A callback state holding a numpy scalar or a ``Path`` used to save fine and make every
+    checkpoint of the run unreadable; now the save fails in one line naming the callback.
+    """
+    for key, value in ckpt.items():
+        found = _not_loadable(value)
+        if found is None:
+            continue
+        where, what = found
+        if key == "callbacks" and where.startswith("["):
+            owner = where[1:].split("]", 1)[0]
+            place = f"the state of callback {owner}"
+        else:
+            place = f"the checkpoint's {key!r}"
+        raise TrainingError(
+            f"{place} is not checkpoint-safe: it holds a {what} at {key}{where} "
+            "(a checkpoint holds tensors and plain data only; it could not be resumed)",
+            hint="store it as a number, a string, a list, a dict or a tensor "
+            "(float(x), str(path), x.tolist())",
+        )
 
 
 def restore(

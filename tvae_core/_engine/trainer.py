@@ -248,8 +248,9 @@ class Trainer:
                 path = resolve_checkpoint(path).path
                 state = load_checkpoint(path)
             self.load_state(state, path)
-            if self.epoch >= cfg.epochs:
-                # nothing to train: a finished run stays exactly as it is
+            if self.epoch >= cfg.epochs and self._run is not None and self._run.finished():
+                # nothing to train: a finished run stays exactly as it is (one killed after
+                # its last checkpoint, before its summary, is finished now instead)
                 where = self._run.path if self._run is not None else path
                 raise UsageError(
                     f"{where} has completed its {cfg.epochs} epochs; nothing to train "

@@ -81,6 +81,14 @@ class RunDir:
             return True
         return status != "failed"
 
+    def finished(self) -> bool:
+        """Whether ``summary.json`` says the run ended on its own (completed or stopped early)."""
+        try:
+            status = json.loads(self.summary_file.read_text("utf-8")).get("status")
+        except (OSError, ValueError, AttributeError):
+            return False
+        return status in ("completed", "stopped_early")
+
     def claim(self, *, fresh: bool) -> None:
         """Create the folder and lock it for this run, before any file of it is written.
 
