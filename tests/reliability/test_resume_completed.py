@@ -58,3 +58,16 @@ def test_the_python_api_refuses_to_resume_a_completed_run(tmp_path: Path) -> Non
     with pytest.raises(UsageError, match="has completed its 2 epochs"):
         again.fit()
     assert _snapshot(tmp_path / "x") == before
+
+
+def test_a_run_killed_after_its_last_checkpoint_is_finished_on_resume(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "c.yaml", toy_config(epochs=2))
+    code, _, err = cli(capsys, *PLUGINS, "run", str(config), "--out", "out", "--name", "r")
+    assert code == 0, err
+    (tmp_path / "out/r/summary.json").unlink()  # killed before the summary was written
+    code, out, err = cli(capsys, *PLUGINS, "run", "--resume", "out/r", "--json")
+    assert code == 0, err
+    assert json.loads(out)["status"] == "completed"
+    assert json.loads((tmp_path / "out/r/summary.json").read_text())["epochs"] == 2
