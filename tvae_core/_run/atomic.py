@@ -33,6 +33,13 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None], *, what: str = "") -> Path:
     """Replace ``path`` with what ``write(binary_file)`` writes, atomically.
 
@@ -48,6 +55,8 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None], *, what: 
         raise TrainingError(f"cannot write {label}{target}: {exc.strerror or exc}") from None
     tmp = Path(tmp_name)
     try:
+        # mkstemp makes the file 0600; a run's files are as readable as any the user makes
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
