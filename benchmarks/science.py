@@ -23,6 +23,8 @@ from pathlib import Path
 #: as --set overrides of today's default; every candidate below starts from it (a later --set
 #: of the same key wins).
 PREVIOUS = [
+    "epochs=20",
+    "optimizer.lr=5.0e-3",
     "model.linear_path=false",
     "model.mlp_mean=true",
     "losses.radial.log_space=false",
@@ -40,7 +42,8 @@ _CLOSEST = [
 ]
 _R065 = ["losses.radial.ratio=0.65"]
 
-#: name -> --set overrides on top of the default run ("default" is today's default).
+#: name -> --set overrides on top of the default run ("default" is today's default: the
+#: last candidate at 30 epochs and lr 1e-2).
 CANDIDATES: dict[str, list[str]] = {
     "default": [],
     "previous_default": PREVIOUS,
@@ -63,7 +66,7 @@ CANDIDATES: dict[str, list[str]] = {
         *_R065,
         *_CLOSEST,
     ],
-    # Today's default: the mean linear in the one-hot input alone.
+    # Today's default at 20 epochs, lr 5e-3: the mean linear in the one-hot input alone.
     "linearonly_log_balanced_r065_closest": [
         *PREVIOUS,
         "model.linear_path=true",
