@@ -274,7 +274,10 @@ def test_console_script_end_to_end(toy_file: Path, tmp_path: Path) -> None:
         timeout=120,
     )
     assert bad.returncode == 2
-    assert "--set epochs=zero: Input should be a valid integer" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        "--set epochs=zero: Input should be a valid integer" in bad.stderr
+        and "Traceback" not in bad.stderr
+    )
 
 
 def _names(rows: list[dict[str, Any]]) -> set[str]:

@@ -77,7 +77,7 @@ def test_two_ranks_train_like_one_process_with_the_global_batch(tmp_path: Path) 
     run = tmp_path / "runs" / "ddp"
     assert json.loads((run / "run.json").read_text())["world_size"] == WORLD
     epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [e["epoch"] for e in epochs] == [0, 1, 2, 3]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4]
     # 80 rows in global batches of 32: 3 steps per epoch on every rank.
     assert epochs[-1]["step"] == 4 * 3
 
@@ -115,7 +115,7 @@ def test_a_resumed_distributed_run_continues_where_it_stopped(tmp_path: Path) ->
     epochs = [
         json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()
     ]
-    assert epochs == [0, 1, 2, 3]
+    assert epochs == [1, 2, 3, 4]
     reference = _single_process(_config(epochs=4, scheduler=None))
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert ckpt["epoch"] == 4
@@ -153,4 +153,4 @@ def test_a_nonfinite_loss_on_one_rank_is_handled_alike_on_every_rank(tmp_path: P
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=240)
     assert out.returncode != 0
-    assert "non-finite gradient at epoch 0" in out.stderr
+    assert "non-finite gradient at epoch 1" in out.stderr

@@ -160,7 +160,7 @@ def test_a_run_logs_to_a_file_store_and_a_resume_continues_its_mlflow_run(
     client = MlflowClient(tracking_uri=uri)
     run = _check_logged(client, run_dir, summary)  # one MLflow run for the resumed tvae run
     history = client.get_metric_history(run.info.run_id, "train/loss")
-    assert [m.step for m in history] == [0, 1, 2]
+    assert [m.step for m in history] == [1, 2, 3]
 
 
 def test_the_tracking_uri_comes_from_the_setting_then_the_environment(

@@ -115,7 +115,7 @@ def test_the_direction_comes_from_the_metric_or_the_sweep(tmp_path: Path) -> Non
 
 
 def test_pruning_stops_a_trial_after_the_epoch_optuna_prunes_it(tmp_path: Path) -> None:
-    # A coverage below 2 prunes at the first report past warm-up: every trial, at epoch 1.
+    # A coverage below 2 prunes at the first report past warm-up: every trial, at epoch 2 (step 1).
     pruner = {"name": "threshold", "lower": 2.0, "n_warmup_steps": 1}
     sweep = _sweep(tmp_path, {**SEARCH, "trials": 2, "pruner": pruner}, name="pruned")
     search = run_sweep(sweep, tmp_path / "out", plugins=_pm())["search"]
@@ -124,7 +124,7 @@ def test_pruning_stops_a_trial_after_the_epoch_optuna_prunes_it(tmp_path: Path) 
     folder = tmp_path / "out" / search["trials"][0]["runs"][0]
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["status"] == "stopped_early" and summary["epochs"] == 2
-    assert summary["stop_reason"].startswith("pruned by Optuna at epoch 1")
+    assert summary["stop_reason"].startswith("pruned by Optuna at epoch 2")
     # Pruning judges each epoch: the trials validate every epoch.
     assert yaml.safe_load((folder / "config.yaml").read_text())["trainer"]["val_every"] == 1
     assert (folder / "checkpoints" / "last.pt").is_file()  # `tvae run --resume` continues it

@@ -61,7 +61,7 @@ class MlflowCallback(Callback):
 
     Parameters are the resolved config flattened to ``section.key`` paths (components by
     name: ``losses.kl.weight``), logged once at the start. Every finite value of each epoch's
-    logs (``train/*``, ``val/*``, ``lr``, ``beta``) is a metric at step = the epoch index, as
+    logs (``train/*``, ``val/*``, ``lr``, ``beta``) is a metric at step = the epoch number (1-based), as
     in ``metrics.jsonl``. Tags hold tvae's version, each plugin's version (from the run
     folder's ``run.json``), the seed, the run folder, and at the end the status and stop
     reason. At the end the run folder's
@@ -176,7 +176,9 @@ class MlflowCallback(Callback):
         for key, value in logs.items():
             v = float(value)
             if math.isfinite(v):
-                metrics.append(Metric(_key(key), v, stamp, epoch))
+                metrics.append(
+                    Metric(_key(key), v, stamp, epoch + 1)
+                )  # 1-based, as in metrics.jsonl
         try:
             for chunk in _chunks(metrics, 1000):
                 self.client.log_batch(self.run_id, metrics=list(chunk))

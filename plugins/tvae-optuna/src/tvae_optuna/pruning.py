@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 class OptunaPruning(Callback):
     """Report ``monitor`` to ``trial`` after each validation; stop the run when it is pruned.
 
-    The step is the epoch index (0-based), as in ``metrics.jsonl``. A pruned run stops
-    after its epoch like any run a callback stops (status ``stopped_early``, its checkpoint
+    The step is Optuna's 0-based step index (the epoch number - 1, so ``n_warmup_steps: N``
+    exempts the first N epochs); messages and ``pruned_at`` use tvae's 1-based epoch, as
+    ``metrics.jsonl`` does. A pruned run stops after its epoch like any run a callback stops (status ``stopped_early``, its checkpoint
     written), with the reason saying that Optuna pruned it; :attr:`pruned_at` is the epoch.
     A value that is not finite is not reported (Optuna would refuse it), and a trial that
     reports nothing is never pruned.
@@ -48,10 +49,10 @@ class OptunaPruning(Callback):
         self.trial.report(value, step=epoch)
         self.reported[epoch] = value
         if self.trial.should_prune():
-            self.pruned_at = epoch
+            self.pruned_at = epoch + 1  # 1-based, as tvae numbers epochs
             if self._control is not None:
                 self._control.request_stop(
-                    f"pruned by Optuna at epoch {epoch} ({self.monitor} = {value:.6g})"
+                    f"pruned by Optuna at epoch {epoch + 1} ({self.monitor} = {value:.6g})"
                 )
 
     def state_dict(self) -> dict[str, Any]:
