@@ -33,7 +33,24 @@ def save_checkpoint(obj: Mapping[str, Any], path: str | Path) -> Path:
     A reader sees either the previous file or the complete new one, never a partial write;
     if writing fails (disk full, permissions), the previous file is left as it was.
     """
-    return write_atomic(path, lambda fh: torch.save(dict(obj), fh), what="checkpoint")
+    return write_atomic(path, lambda fh: _save(dict(obj), fh), what="checkpoint")
+
+
+def _save(obj: dict[str, Any], fh: Any) -> None:
+    """``torch.save``, letting an interrupt that lands inside it through as itself.
+
+    A signal handler that raises (Ctrl-C, SIGTERM) while torch's writer is in C++ comes out
+    as a ``RuntimeError`` whose context is the interrupt; the run must see the interrupt.
+    """
+    try:
+        torch.save(obj, fh)
+    except Exception as exc:
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, KeyboardInterrupt):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
+        raise
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
