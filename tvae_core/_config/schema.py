@@ -136,6 +136,13 @@ class TrainerConfig(BaseModel):
         description="a non-finite loss or gradient stops the run, or skips its step (on an "
         "accelerator, skip checks every step: one host-device sync per step)",
     )
+    max_skipped_steps: int = Field(
+        100,
+        ge=1,
+        le=10_000_000,
+        description="with on_nonfinite: skip, this many skipped steps in a row stop the run "
+        "(failed, naming the last one's cause): a fault that never goes away",
+    )
     compile: bool = False
     progress: bool = True
     num_threads: int | None = Field(None, ge=1, le=4096)  # more is a typo, not a machine

@@ -98,6 +98,15 @@ def nonfinite(
     )
 
 
+def too_many_skips(count: int, cause: TrainingError) -> TrainingError:
+    """``on_nonfinite: skip`` gave up: ``count`` steps in a row were skipped, the last for ``cause``."""
+    return TrainingError(
+        f"{count} steps in a row skipped (trainer.max_skipped_steps), the last for a "
+        f"{cause.message}: the fault does not go away",
+        hint=f"{cause.hint}; fix the cause, or raise trainer.max_skipped_steps",
+    )
+
+
 def gradient_culprit(
     model: torch.nn.Module,
     losses: LossRegistry,

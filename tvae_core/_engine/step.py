@@ -20,7 +20,7 @@ import torch
 from tvae_core._config.schema import RunConfig
 from tvae_core._engine.build import RunParts
 from tvae_core._engine.environment import Environment, rank_seed
-from tvae_core._engine.faults import gradient_culprit, nonfinite
+from tvae_core._engine.faults import gradient_culprit, nonfinite, too_many_skips
 from tvae_core._engine.records import StepLogs
 from tvae_core._engine.state import Counters
 from tvae_core._plugins.interfaces import TRAIN_PREFIX, CallbackList
@@ -44,6 +44,8 @@ class EpochLoop:
         self.last_checkpoint = last_checkpoint
         self.clip = config.trainer.grad_clip
         self.skip_bad = config.trainer.on_nonfinite == "skip"
+        self.max_skips = config.trainer.max_skipped_steps
+        self.skips_in_a_row = 0  # across epochs: a fault that never goes away stops the run
         self.check_each_step = env.device.type == "cpu" or self.skip_bad
         self.params = [p for p in parts.model.parameters() if p.requires_grad]
 
@@ -53,6 +55,17 @@ class EpochLoop:
         return nonfinite(
             what, epoch, self.counters.global_step, terms or {}, self.last_checkpoint(), culprit
         )
+
+    def _skipped(self, epoch: int, what: str, terms: Any, batch: Any = None) -> None:
+        """Count a skipped step; ``max_skipped_steps`` of them in a row stop the run."""
+        self.skips_in_a_row += 1
+        if self.skips_in_a_row < self.max_skips:
+            return
+        culprit = None
+        if batch is not None:
+            culprit = gradient_culprit(self.parts.model, self.parts.losses, batch, self.params)
+        cause = self._nonfinite(epoch, what, terms, culprit)
+        raise too_many_skips(self.skips_in_a_row, cause)
 
     def run(self, epoch: int) -> dict[str, float]:
         parts, env, cbs = self.parts, self.env, self.callbacks
@@ -76,6 +89,7 @@ class EpochLoop:
             if check_loss and not bool(torch.isfinite(total)):
                 if self.skip_bad:
                     skipped += 1
+                    self._skipped(epoch, "loss", result.terms)
                     continue
                 raise self._nonfinite(epoch, "loss", result.terms)
             optimizer.zero_grad(set_to_none=True)
@@ -94,6 +108,7 @@ class EpochLoop:
                         if self.skip_bad:
                             skipped += 1
                             optimizer.zero_grad(set_to_none=True)
+                            self._skipped(epoch, "gradient", result.terms, batch)
                             continue
                         culprit = gradient_culprit(parts.model, losses, batch, self.params)
                         raise self._nonfinite(epoch, "gradient", result.terms, culprit)
@@ -109,6 +124,7 @@ class EpochLoop:
             )
             sums = values if sums is None else sums + values
             steps += 1
+            self.skips_in_a_row = 0
             self.counters.global_step += 1
             step_logs = {"loss": values[0], "train/loss": values[0]}
             step_logs.update({f"{TRAIN_PREFIX}{n}": values[i + 1] for i, n in enumerate(names)})
