@@ -9,7 +9,7 @@ import torch
 from tvae_losses.geometric import Geodesic, PadicRanking, Radial
 from tvae_ternary.data import ternary_tensors
 from tvae_ternary.geometry import distance, expmap0, radius
-from tvae_ternary.space import valuation_table
+from tvae_ternary.space import perfect_embedding, valuation_table
 
 
 def _outputs(z: torch.Tensor, c: float | torch.Tensor = 1.0) -> dict[str, torch.Tensor]:
@@ -197,26 +197,11 @@ def test_radial_log_space_balanced_weights_every_level_alike() -> None:
     assert float(plain(out, batch)) == pytest.approx(math.log(2.0) ** 2 / 27, rel=1e-4)
 
 
-def _tree_embedding(n: int, ratio: float = 0.25) -> torch.Tensor:
-    """TERNARY.md's construction: one plane per digit, scales ratio^k, digit 0 at 0."""
-    from tvae_ternary.space import all_trits
-
-    digits = all_trits(n).long() + 1
-    w = torch.zeros(n, 3, 2 * n, dtype=torch.float64)
-    for k in range(n):
-        w[k, 1, 2 * k] = 1.0
-        w[k, 2, 2 * k] = math.cos(2 * math.pi / 3)
-        w[k, 2, 2 * k + 1] = math.sin(2 * math.pi / 3)
-    u = sum(ratio**k * w[k][digits[:, k]] for k in range(n))
-    assert isinstance(u, torch.Tensor)
-    return expmap0(u * 0.5 / u.norm(dim=-1).max())
-
-
 def test_padic_ranking_closest_comparisons_on_log_distances() -> None:
     """Zero on the tree embedding (log gap ln 4 > margin at every depth), positive reversed."""
     n = 5
     batch = ternary_tensors(n)
-    z = _tree_embedding(n)
+    z = perfect_embedding(n)  # TERNARY.md's construction, ratio 1/4
     term = PadicRanking(margin=0.2, triplets_per_anchor=2, closest=4, log_distance=True)
     torch.manual_seed(0)
     assert float(term(_outputs(z), batch)) == 0.0

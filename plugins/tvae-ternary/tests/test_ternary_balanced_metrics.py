@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 
 import pytest
 import torch
@@ -21,20 +20,7 @@ from tvae_ternary.metrics import (
     level_radius,
     sample_depth_triplets,
 )
-from tvae_ternary.space import all_trits, pair_valuation
-
-
-def perfect_embedding(n: int, ratio: float = 0.25, max_rho: float = 1.0) -> torch.Tensor:
-    """TERNARY.md's construction: sum_k s_k w_k(d_k), one plane per digit, w_k(0) = 0."""
-    digits = all_trits(n).long() + 1
-    w = torch.zeros(n, 3, 2 * n, dtype=torch.float64)
-    for k in range(n):
-        w[k, 1, 2 * k] = 1.0
-        w[k, 2, 2 * k] = math.cos(2 * math.pi / 3)
-        w[k, 2, 2 * k + 1] = math.sin(2 * math.pi / 3)
-    u = sum(ratio**k * w[k][digits[:, k]] for k in range(n))
-    assert isinstance(u, torch.Tensor)
-    return expmap0(u * (max_rho / 2) / u.norm(dim=-1).max())
+from tvae_ternary.space import pair_valuation, perfect_embedding
 
 
 def outputs_for(z: torch.Tensor) -> dict[str, torch.Tensor]:

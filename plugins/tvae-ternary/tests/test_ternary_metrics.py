@@ -22,20 +22,7 @@ from tvae_ternary.metrics import (
     spearman,
     triplet_accuracy,
 )
-from tvae_ternary.space import all_trits, hierarchy_ceiling, pair_valuation
-
-
-def perfect_embedding(n: int, ratio: float = 0.25, max_rho: float = 1.0) -> torch.Tensor:
-    """TERNARY.md's construction: sum_k s_k w_k(d_k), one plane per digit, w_k(0) = 0."""
-    digits = all_trits(n).long() + 1
-    w = torch.zeros(n, 3, 2 * n, dtype=torch.float64)
-    for k in range(n):
-        w[k, 1, 2 * k] = 1.0
-        w[k, 2, 2 * k] = math.cos(2 * math.pi / 3)
-        w[k, 2, 2 * k + 1] = math.sin(2 * math.pi / 3)
-    u = sum(ratio**k * w[k][digits[:, k]] for k in range(n))
-    assert isinstance(u, torch.Tensor)
-    return expmap0(u * (max_rho / 2) / u.norm(dim=-1).max())
+from tvae_ternary.space import hierarchy_ceiling, pair_valuation, perfect_embedding
 
 
 def outputs_for(z: torch.Tensor, logits: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

@@ -109,3 +109,58 @@ def test_size_to_n() -> None:
 def test_tables_are_cached() -> None:
     assert valuation_table(6) is valuation_table(6)
     assert all_trits(6) is all_trits(6)
+
+
+def test_other_bases_follow_the_same_convention() -> None:
+    from tvae_ternary.space import check_base, digits_from_index, max_digits
+
+    # 2-adic: v counts trailing zero bits, v(0) = n; d_2 = 2^-v(|i - j|).
+    assert valuation_table(4, base=2).tolist() == [4, 0, 1, 0, 2, 0, 1, 0, 3, 0, 1, 0, 2, 0, 1, 0]
+    assert level_sizes(4, base=2) == (8, 4, 2, 1, 1)
+    assert level_sizes(3, base=5) == (100, 20, 4, 1)
+    assert tuple(torch.bincount(valuation_table(3, base=5)).tolist()) == level_sizes(3, base=5)
+    assert float(padic_distance(torch.tensor(1), torch.tensor(5), 4, base=2)) == 0.25
+    assert int(pair_valuation(torch.tensor(3), torch.tensor(11), 4, base=2)) == 3
+    assert valuation_table(5) is valuation_table(5, base=3)  # the default stays base 3
+    assert hierarchy_ceiling(9) == hierarchy_ceiling(9, base=3)
+    assert digits_from_index(torch.tensor([6, 1]), 3, base=2).tolist() == [[0, 1, 1], [1, 0, 0]]
+    assert max_digits(2) == 22 and max_digits(3) == 14
+    for bad in (1, 4, 9, 2.0, True):
+        with pytest.raises(ValueError, match="base must be a prime"):
+            check_base(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"n_trits must be an integer in 1\.\.22 for base 2"):
+        valuation_table(23, base=2)
+
+
+@pytest.mark.parametrize("base,n", [(3, 4), (2, 6), (5, 3)])
+def test_perfect_embedding_orders_radius_by_valuation_and_distance_by_depth(
+    base: int, n: int
+) -> None:
+    from tvae_ternary.geometry import distance, radius
+    from tvae_ternary.space import perfect_embedding
+
+    z = perfect_embedding(n, base, ratio=0.2, max_radius=1.5)
+    assert z.shape == (base**n, 2 * n) and z.dtype == torch.float64
+    rho = radius(z)
+    assert float(rho.max()) == pytest.approx(1.5)
+    v = valuation_table(n, base=base)
+    # Every level strictly inside the one below it (the origin is operation 0, v = n).
+    for k in range(n):
+        assert float(rho[v == k + 1].max()) < float(rho[v == k].min())
+    # Over all (a, p, q): sharing more low digits with a means closer to a.
+    idx = torch.arange(base**n)
+    a, p, q = torch.randint(0, base**n, (3, 4000), generator=torch.Generator().manual_seed(0))
+    vp, vq = pair_valuation(idx[a], idx[p], n, base), pair_valuation(idx[a], idx[q], n, base)
+    keep = (vp > vq) & (a != p)
+    assert bool((distance(z[a], z[p]) < distance(z[a], z[q]))[keep].all())
+
+
+def test_perfect_embedding_rejects_bad_settings() -> None:
+    from tvae_ternary.space import perfect_embedding
+
+    with pytest.raises(ValueError, match="ratio must lie in"):
+        perfect_embedding(3, ratio=1.0)
+    with pytest.raises(ValueError, match="base must be a prime"):
+        perfect_embedding(3, base=6)
+    with pytest.raises(ValueError, match="max_radius and curvature must be positive"):
+        perfect_embedding(3, max_radius=0.0)

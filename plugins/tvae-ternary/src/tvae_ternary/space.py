@@ -4,6 +4,11 @@ One convention everywhere (TERNARY.md): digit ``d_k = floor(i / 3^k) mod 3`` for
 ``k = 0..n-1`` (position 0 least significant), trit ``t_k = d_k - 1``; the valuation ``v(i)``
 is the number of leading (least-significant) zero digits and ``v(0) = n``. Tables are built
 once per ``n`` (and device) and cached: treat the returned tensors as read-only.
+
+The valuation helpers take a ``base`` (a prime p, 3 by default): the same convention in
+base p (digit ``d_k = floor(i / p^k) mod p``, ``v(0) = n``, ``d_p(i, j) = p^-v(|i - j|)``),
+for datasets of p-adic operations (docs/plugins: "Datasets of another base").
+:func:`perfect_embedding` is TERNARY.md's construction that scores 1.0 on every metric.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ import torch
 
 #: The largest number of trits the tables are built for (3^14 = 4,782,969 operations).
 MAX_TRITS = 14
+#: The most operations a valuation table holds, in any base (3^14).
+MAX_OPERATIONS = 3**MAX_TRITS
+#: An upper bound on any valuation the tables hold (2^22 < 3^14 < 2^23): size buckets by it.
+MAX_VALUATION = 22
 
 
 def check_n_trits(n_trits: int, where: str = "n_trits") -> int:
@@ -24,6 +33,36 @@ def check_n_trits(n_trits: int, where: str = "n_trits") -> int:
     if not 1 <= n_trits <= MAX_TRITS:
         raise ValueError(f"{where} must lie in 1..{MAX_TRITS}, got {n_trits}")
     return n_trits
+
+
+def check_base(base: int, where: str = "base") -> int:
+    """Return ``base`` if it is a prime (2, 3, 5, ...), else raise a one-line ValueError."""
+    if isinstance(base, bool) or not isinstance(base, int) or base < 2:
+        raise ValueError(f"{where} must be a prime number (2, 3, 5, ...), got {base!r}")
+    if any(base % f == 0 for f in range(2, math.isqrt(base) + 1)):
+        raise ValueError(f"{where} must be a prime number (p-adic valuations), got {base}")
+    return base
+
+
+def max_digits(base: int = 3) -> int:
+    """The most digits a table is built for in ``base``: base^n <= 3^14 (MAX_OPERATIONS)."""
+    check_base(base)
+    n = 0
+    while base ** (n + 1) <= MAX_OPERATIONS:
+        n += 1
+    return n
+
+
+def check_digits(n_digits: int, base: int = 3, where: str = "n_trits") -> int:
+    """Return ``n_digits`` if ``base``^n_digits fits the tables (1..max_digits), else raise."""
+    if base == 3:
+        return check_n_trits(n_digits, where)
+    top = max_digits(base)
+    if isinstance(n_digits, bool) or not isinstance(n_digits, int) or not 1 <= n_digits <= top:
+        raise ValueError(
+            f"{where} must be an integer in 1..{top} for base {base}, got {n_digits!r}"
+        )
+    return n_digits
 
 
 def num_operations(n_trits: int) -> int:
@@ -72,56 +111,62 @@ def all_trits(n_trits: int) -> torch.Tensor:
 
 
 @lru_cache(maxsize=16)
-def _valuation_table_cpu(n_trits: int) -> torch.Tensor:
-    size = num_operations(n_trits)
+def _valuation_table_cpu(n_trits: int, base: int = 3) -> torch.Tensor:
+    size = base**n_trits
     table = torch.zeros(size, dtype=torch.long)
     idx = torch.arange(size)
-    # v(i) counts the powers 3^k (k = 1..n) that divide i; v(0) = n falls out of the same rule.
+    # v(i) counts the powers p^k (k = 1..n) that divide i; v(0) = n falls out of the same rule.
     for k in range(1, n_trits + 1):
-        table += (idx % (3**k) == 0).long()
+        table += (idx % (base**k) == 0).long()
     return table
 
 
-_DEVICE_TABLES: dict[tuple[int, str], torch.Tensor] = {}
+_DEVICE_TABLES: dict[tuple[int, int, str], torch.Tensor] = {}
 
 
-def valuation_table(n_trits: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """The 3-adic valuation v(i) for i = 0..N-1 (long), with v(0) = n; cached per device."""
-    table = _valuation_table_cpu(check_n_trits(n_trits))
+def valuation_table(
+    n_trits: int, device: torch.device | str | None = None, base: int = 3
+) -> torch.Tensor:
+    """The p-adic valuation v(i) for i = 0..p^n-1 (long), with v(0) = n; cached per device.
+
+    ``base`` is the prime p (3: the ternary operations); ``n_trits`` the digits per operation.
+    """
+    check_base(base)
+    table = _valuation_table_cpu(check_digits(n_trits, base), base)
     if device is None or torch.device(device).type == "cpu":
         return table
-    key = (n_trits, str(torch.device(device)))
+    key = (n_trits, base, str(torch.device(device)))
     if key not in _DEVICE_TABLES:
         _DEVICE_TABLES[key] = table.to(device)
     return _DEVICE_TABLES[key]
 
 
-def valuation(index: torch.Tensor, n_trits: int) -> torch.Tensor:
-    """v(i) of indices in 0..N-1 (any shape), by table lookup."""
+def valuation(index: torch.Tensor, n_trits: int, base: int = 3) -> torch.Tensor:
+    """v(i) of indices in 0..p^n-1 (any shape), by table lookup."""
     index = torch.as_tensor(index, dtype=torch.long)
-    return valuation_table(n_trits, index.device)[index]
+    return valuation_table(n_trits, index.device, base)[index]
 
 
-def pair_valuation(i: torch.Tensor, j: torch.Tensor, n_trits: int) -> torch.Tensor:
+def pair_valuation(i: torch.Tensor, j: torch.Tensor, n_trits: int, base: int = 3) -> torch.Tensor:
     """v(|i - j|): the number of equal low digits of i and j (n where i == j); broadcasts."""
     i = torch.as_tensor(i, dtype=torch.long)
     j = torch.as_tensor(j, dtype=torch.long)
-    return valuation_table(n_trits, i.device)[(i - j).abs()]
+    return valuation_table(n_trits, i.device, base)[(i - j).abs()]
 
 
-def padic_distance(i: torch.Tensor, j: torch.Tensor, n_trits: int) -> torch.Tensor:
-    """d_3(i, j) = 3^-v(|i - j|) for i != j and 0 for i == j (float64); broadcasts."""
+def padic_distance(i: torch.Tensor, j: torch.Tensor, n_trits: int, base: int = 3) -> torch.Tensor:
+    """d_p(i, j) = p^-v(|i - j|) for i != j and 0 for i == j (float64); broadcasts."""
     i = torch.as_tensor(i, dtype=torch.long)
     j = torch.as_tensor(j, dtype=torch.long)
-    dist = torch.pow(3.0, -pair_valuation(i, j, n_trits).to(torch.float64))
+    dist = torch.pow(float(base), -pair_valuation(i, j, n_trits, base).to(torch.float64))
     return torch.where(i == j, torch.zeros_like(dist), dist)
 
 
 @lru_cache(maxsize=32)
-def level_sizes(n_trits: int) -> tuple[int, ...]:
-    """How many operations have valuation 0, 1, ..., n: 2 * 3^(n-1-k) for k < n, then 1."""
-    n = check_n_trits(n_trits)
-    return (*(2 * 3 ** (n - 1 - k) for k in range(n)), 1)
+def level_sizes(n_trits: int, base: int = 3) -> tuple[int, ...]:
+    """How many operations have valuation 0, 1, ..., n: (p-1) * p^(n-1-k) for k < n, then 1."""
+    n = check_digits(n_trits, check_base(base))
+    return (*((base - 1) * base ** (n - 1 - k) for k in range(n)), 1)
 
 
 def spearman_ceiling_from_ties(tie_sizes: list[int] | tuple[int, ...]) -> float:
@@ -138,6 +183,64 @@ def spearman_ceiling_from_ties(tie_sizes: list[int] | tuple[int, ...]) -> float:
 
 
 @lru_cache(maxsize=32)
-def hierarchy_ceiling(n_trits: int) -> float:
+def hierarchy_ceiling(n_trits: int, base: int = 3) -> float:
     """The best (most negative) hierarchy score over all N operations: -0.83205 for n = 9."""
-    return -spearman_ceiling_from_ties(level_sizes(n_trits))
+    return -spearman_ceiling_from_ties(level_sizes(n_trits, base))
+
+
+def digits_from_index(index: torch.Tensor, n_digits: int, base: int = 3) -> torch.Tensor:
+    """Base-p digits (..., n) in 0..p-1 (long) of integer indices, position 0 least significant."""
+    index = torch.as_tensor(index, dtype=torch.long)
+    powers = base ** torch.arange(n_digits, dtype=torch.long, device=index.device)
+    return torch.div(index.unsqueeze(-1), powers, rounding_mode="floor").remainder(base)
+
+
+def perfect_embedding(
+    n_digits: int,
+    base: int = 3,
+    *,
+    ratio: float = 0.25,
+    max_radius: float = 1.0,
+    curvature: float = 1.0,
+) -> torch.Tensor:
+    """TERNARY.md's construction: every operation on the ball, scoring 1.0 on every metric.
+
+    Operation i sits at ``exp_0(sum_k ratio^k w_k(d_k))``, where ``d_k`` is its k-th digit in
+    ``base`` and ``w_k`` places the digits of position k in that position's own plane
+    (dimensions 2k, 2k+1): ``w_k(0) = 0`` and the digit d >= 1 at the unit vector of angle
+    ``2 pi (d - 1) / p``. Leading zero digits add nothing, so the radius is ordered by
+    valuation; distances are ordered by the first differing digit. The tangent vectors are
+    scaled so that the largest hyperbolic radius is ``max_radius``.
+
+    Args:
+        n_digits: digits per operation n; the rows are operations 0..p^n-1, in index order.
+        base: the prime p.
+        ratio: scale of each position relative to the one below it; it must be small enough
+            that position k dominates everything above it (< 1/sqrt(2) for p = 2 or 3, smaller
+            for larger p, whose digits are closer together on their circle).
+        max_radius: the largest hyperbolic radius of the embedding.
+        curvature: c of the ball.
+
+    Returns:
+        (p^n, 2n) float64 points on the Poincaré ball of curvature ``curvature``.
+    """
+    from tvae_ternary.geometry import expmap0
+
+    check_base(base)
+    check_digits(n_digits, base, where="n_digits")
+    if not 0.0 < ratio < 1.0:
+        raise ValueError(f"ratio must lie in (0, 1), got {ratio}")
+    if not max_radius > 0 or not curvature > 0:
+        raise ValueError(
+            f"max_radius and curvature must be positive, got {max_radius} and {curvature}"
+        )
+    digits = digits_from_index(torch.arange(base**n_digits), n_digits, base)
+    angles = 2 * math.pi * torch.arange(base - 1, dtype=torch.float64) / base
+    plane = torch.cat(
+        [torch.zeros(1, 2, dtype=torch.float64), torch.stack([angles.cos(), angles.sin()], 1)]
+    )  # (p, 2): row d is w(d), row 0 the origin
+    scales = ratio ** torch.arange(n_digits, dtype=torch.float64)
+    u = (plane[digits] * scales[:, None]).reshape(len(digits), 2 * n_digits)
+    # rho(exp_0(u)) = 2 |u| at c = 1, and 2 |u| as well for any c (exp_0 takes sqrt c inside).
+    u = u * (max_radius / 2) / u.norm(dim=-1).max()
+    return expmap0(u, curvature)
