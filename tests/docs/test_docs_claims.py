@@ -141,11 +141,12 @@ def test_the_home_page_has_no_code_line_wider_than_a_narrow_column() -> None:
             assert len(line) <= 80, f"{block.id}: {line}"
 
 
-def test_the_early_stopping_examples_can_stop() -> None:
+def _early_stopping_examples() -> list[tuple[str, int, int, dict[str, object]]]:
     import yaml
 
     from tvae_core._config import default_config
 
+    found = []
     for page in ("guide/configuration.md", "guide/training.md"):
         for block in blocks(page, "yaml"):
             data = yaml.safe_load(block.code)
@@ -155,8 +156,36 @@ def test_the_early_stopping_examples_can_stop() -> None:
                     every = (data.get("trainer") or {}).get(
                         "val_every", default_config().trainer.val_every
                     )
-                    # patience counts validations: it must fit in the run's validations
-                    assert cb["patience"] < epochs // every, (block.id, cb, epochs, every)
+                    found.append((block.id, epochs, every, cb))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("block_id", "epochs", "every", "stop"),
+    _early_stopping_examples(),
+    ids=[e[0] for e in _early_stopping_examples()],
+)
+def test_the_early_stopping_examples_stop_a_run(
+    block_id: str, epochs: int, every: int, stop: dict[str, object]
+) -> None:
+    """The example's epochs, val_every and early_stopping entry, run on the tiny kit.
+
+    ``min_delta`` is raised so that nothing after the first validation improves: the run
+    must then stop, ``patience`` epochs (rounded up to a validation) after the first one.
+    """
+    from tvae_core.testing import tiny_trainer
+
+    config = {
+        "epochs": epochs,
+        "callbacks": [{**stop, "min_delta": 1e9}],
+        "trainer": {"val_every": every},
+    }
+    trainer = tiny_trainer(config, ["tvae_callbacks.plugin"])
+    trainer.fit()
+    reason = trainer.control.stop_reason or ""
+    assert reason.startswith("early stopping: val/loss did not improve"), (block_id, reason)
+    patience = int(stop["patience"])  # type: ignore[call-overload]
+    assert trainer.epoch == every + -(-patience // every) * every, block_id  # in epochs
 
 
 def test_the_set_blame_example_is_what_tvae_prints(

@@ -36,6 +36,24 @@ def test_early_stopping_ends_the_run_and_the_reason_reaches_the_summary(tmp_path
     assert trainer.epoch == 3
 
 
+def test_under_tvae_run_patience_counts_epochs_with_validation_every_k(tmp_path: Path) -> None:
+    # val_every 2, patience 4: best at the first validation (epoch 2), stopped 4 epochs
+    # later at the 2nd validation without improvement (epoch 6), not at the 4th (epoch 10).
+    stop = {"name": "early_stopping", "patience": 4, "min_delta": 10.0}
+    trainer = tiny_trainer(
+        {"seed": 2, "epochs": 12, "callbacks": [stop], "trainer": {"val_every": 2}},
+        ["tvae_callbacks.plugin"],
+        run_dir=tmp_path / "run",
+    )
+    trainer.fit()
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "stopped_early", summary
+    assert trainer.epoch == 6
+    assert (
+        "for 4 epochs (best" in summary["stop_reason"] and "at epoch 2)" in summary["stop_reason"]
+    )
+
+
 def test_coverage_plateau_with_the_seed_spelling(tmp_path: Path) -> None:
     # The seed guide's ``val_x`` spelling finds the engine's ``val/x`` key.
     fit(

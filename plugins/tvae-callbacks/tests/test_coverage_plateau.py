@@ -40,9 +40,13 @@ def test_a_gain_of_exactly_min_improvement_counts() -> None:
     assert run(cb, [0.06, 0.07, 0.08, 0.09]) is None
 
 
-def test_nan_is_a_stall_and_missing_epochs_do_not_count() -> None:
+def test_nan_is_a_stall_and_patience_counts_epochs_not_validations() -> None:
     cb = CoveragePlateauCallback(patience=2)
-    assert run(cb, [0.5, None, math.nan, None, math.nan]) == 4
+    # best at epoch 1; the NaN at epoch 3 is 2 epochs later (one validation without gain)
+    assert run(cb, [0.5, None, math.nan, None, math.nan]) == 2
+    assert cb.stop_reason is not None and "for 2 epochs" in cb.stop_reason
+    longer = CoveragePlateauCallback(patience=4)
+    assert run(longer, [0.5, None, math.nan, None, math.nan]) == 4
 
 
 def test_a_percentage_is_rejected() -> None:

@@ -50,9 +50,39 @@ def test_never_finite_says_so() -> None:
     assert cb.stop_reason is not None and "never finite" in cb.stop_reason
 
 
-def test_epochs_without_the_metric_do_not_count() -> None:
+def test_patience_counts_epochs_not_validations() -> None:
+    # validation every 5 epochs: patience 20 is 4 validations without improvement
+    values: list[float | None] = [None] * 60
+    for i, v in zip(range(4, 60, 5), [3.0, 2.0, 2.5, 2.5, 2.5, 2.5, 2.5], strict=False):
+        values[i] = v
+    cb = EarlyStoppingCallback(patience=20, min_delta=0.0)
+    assert run(cb, values) == 29  # best at epoch 10, the 4th validation after it is epoch 30
+    assert cb.wait == 20 and cb.best_epoch == 10
+    assert cb.stop_reason is not None and "for 20 epochs (best 2 at epoch 10)" in cb.stop_reason
+
+
+def test_epochs_without_the_metric_never_stop_by_themselves() -> None:
     cb = EarlyStoppingCallback(patience=2, min_delta=0.0)
-    assert run(cb, [1.0, None, None, None, 2.0, None, 2.0]) == 6
+    assert run(cb, [1.0, None, None, None]) is None
+    assert run(cb, [1.0, None, None, None, 2.0]) == 4
+
+
+def test_a_checkpoint_from_when_patience_counted_validations_still_loads() -> None:
+    # state written before since_epoch existed: wait was 1 validation, best at epoch 10
+    old = {"monitor": "val/loss", "mode": "min", "best": 2.0, "best_epoch": 10, "wait": 1}
+    cb = EarlyStoppingCallback(patience=20, min_delta=0.0)
+    cb.load_state_dict(old)
+    assert cb.since_epoch == 10
+    cb.on_epoch_end(24, {"val/loss": 2.5})  # epoch 25: 15 epochs since the best
+    assert not cb.should_stop() and cb.wait == 15
+    cb.on_epoch_end(29, {"val/loss": 2.5})  # epoch 30: 20 epochs
+    assert cb.should_stop()
+
+
+def test_a_loop_numbering_its_epochs_afresh_restarts_the_count() -> None:
+    cb = EarlyStoppingCallback(patience=2, min_delta=0.0)
+    assert run(cb, [1.0, 2.0]) is None
+    assert run(cb, [2.0, 2.0, 2.0]) == 1  # a second loop from epoch 0 still stops
 
 
 @pytest.mark.parametrize(

@@ -142,8 +142,13 @@ class MonitorCallback(Callback):
     """A callback watching ``monitor``: its best value, the epoch of it, epochs since.
 
     Subclasses call :meth:`observe` with each epoch's logs; it updates ``best``,
-    ``best_epoch`` and ``wait`` (epochs that logged the metric without improving) and says
-    whether the value improved. The state key holds the monitor and mode, so two instances
+    ``best_epoch`` and ``wait`` and says whether the value improved. ``wait`` counts
+    **epochs**, not observations: the epochs since the best one (since the start of the
+    count while no value was finite), so with a validation every 5 epochs a patience of 20
+    is 20 epochs (4 validations). It is updated on the epochs that log the metric; the
+    others neither reset nor check it. A checkpoint written when ``wait`` counted
+    validations (no ``since_epoch`` in its state) is read with the count restarted from its
+    ``best_epoch``, which is what the epoch count is. The state key holds the monitor and mode, so two instances
     watching different metrics keep their own state in a checkpoint; a resumed run that
     watches another metric (or the other way) starts its bookkeeping afresh.
 
@@ -166,6 +171,8 @@ class MonitorCallback(Callback):
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.wait = 0
+        #: Epochs completed when the patience count started: best_epoch, or the count's start.
+        self.since_epoch = 0
         self._run: RunContext | None = None
 
     #: Whether the monitored key may also be logged without its ``val`` prefix.
@@ -185,6 +192,7 @@ class MonitorCallback(Callback):
             if declared is not None and declared != self.mode:
                 # the direction the metric declares; bookkeeping of the other one is void
                 self.mode, self.best, self.best_epoch, self.wait = declared, None, None, 0
+                self.since_epoch = int(getattr(run, "epoch", 0) or 0)
 
     def on_fit_end(self, run: RunContext) -> None:
         self._run = None
@@ -208,8 +216,12 @@ class MonitorCallback(Callback):
         improved = self.improves(value)
         if improved:
             self.best, self.best_epoch, self.wait = value, epoch + 1, 0  # numbered from 1
+            self.since_epoch = epoch + 1
         else:
-            self.wait += 1
+            if epoch < self.since_epoch:  # a loop numbering its epochs afresh
+                self.since_epoch = epoch
+            # epochs, not validations, since the best (or the count's start)
+            self.wait = max(1, epoch + 1 - self.since_epoch)
         return key, value, improved
 
     def request_stop(self, reason: str) -> None:
@@ -218,13 +230,14 @@ class MonitorCallback(Callback):
             self._run.control.request_stop(reason)
 
     def monitor_state(self) -> dict[str, Any]:
-        """The bookkeeping to save: monitor, mode, best, best_epoch, wait."""
+        """The bookkeeping to save: monitor, mode, best, best_epoch, wait (epochs), since_epoch."""
         return {
             "monitor": self.monitor,
             "mode": self.mode,
             "best": self.best,
             "best_epoch": self.best_epoch,
             "wait": self.wait,
+            "since_epoch": self.since_epoch,
         }
 
     def load_monitor_state(self, state: Mapping[str, Any]) -> bool:
@@ -239,4 +252,8 @@ class MonitorCallback(Callback):
         self.best = None if best is None else float(best)
         self.best_epoch = state.get("best_epoch")
         self.wait = int(state.get("wait", 0))
+        since = state.get("since_epoch")
+        if since is None:  # saved when wait counted validations: count epochs from the best
+            since = self.best_epoch if self.best_epoch is not None else 0
+        self.since_epoch = int(since)
         return True

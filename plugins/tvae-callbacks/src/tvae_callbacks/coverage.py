@@ -17,11 +17,14 @@ class CoveragePlateauCallback(MonitorCallback):
 
     Coverage is a fraction in [0, 1] (the share of operations decoded exactly); a finite
     value outside that range is an error, since it is most likely a percentage. NaN counts as
-    an epoch without gain. Patience counts epochs that logged the metric. ``stop_reason`` says
+    an epoch without gain. Patience counts epochs, not validations (see
+    :class:`~tvae_callbacks.EarlyStoppingCallback`): with ``trainer.val_every: 5``,
+    ``patience: 10`` is 2 validations without gain. ``stop_reason`` says
     whether the target was reached or coverage stalled.
 
     Args:
-        patience: Epochs without a gain of ``min_improvement`` before stopping.
+        patience: Epochs without a gain of ``min_improvement`` before stopping (counted in
+            epochs, checked when coverage is logged).
         threshold: Stop as soon as coverage is at least this fraction.
         min_improvement: The gain over the best coverage so far that resets the patience count.
         monitor: The coverage key; ``val/coverage``, ``val_coverage`` and (as a hand-written

@@ -11,13 +11,18 @@ from tvae_callbacks._monitor import MonitorCallback
 class EarlyStoppingCallback(MonitorCallback):
     """Stop training when the monitored metric stops improving.
 
-    Patience counts epochs that logged the metric: with validation every k epochs, epochs
-    without ``val/*`` keys neither count nor reset the count. A non-finite value (NaN, inf)
+    Patience counts epochs, not validations: it stops at the first epoch that logs the
+    metric ``patience`` or more epochs after the best one (after the start, while no value
+    was finite). With ``trainer.val_every: 5``, ``patience: 20`` stops at the 4th validation
+    without improvement; epochs without ``val/*`` keys are counted but never stop the run by
+    themselves. A hand-written loop passes each ``on_epoch_end`` its epoch index, the
+    count's clock. A non-finite value (NaN, inf)
     never counts as an improvement. Works inside ``tvae run`` (it also asks the loop to stop
     through ``run.control``) and in a hand-written loop (poll :meth:`should_stop`).
 
     Args:
-        patience: Epochs without improvement (among those that logged the metric) before stopping.
+        patience: Epochs since the best value (checked when the metric is logged) before
+            stopping; 0 stops at the first value that does not improve.
         monitor: The metric to watch; ``val_loss`` and ``val/loss`` name the same key.
         mode: ``min`` if lower is better, ``max`` if higher is better; unset, the direction
             the monitored metric declares (``min`` for losses).
