@@ -6,6 +6,10 @@ the valuation v(|i - j|) from the cached table of ``tvae_ternary.space``. Distan
 closed forms of ``tvae_ternary.geometry`` (one GEMM for all pairs of a batch). Targets agree
 with one perfect embedding (TERNARY.md): radius(v) = R * ratio^v and
 d(i, j) = R * ratio^v(|i - j|) for one ratio in (0, 1).
+
+Any prime base p: the pair valuations are p-adic in the base of the batch
+(:func:`tvae_ternary.space.base_of`: the term's ``base`` setting, else the batch's ``base``
+column, else 3), read and checked against ``batch["valuation"]`` on the first call.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Literal
 import torch
 from torch.nn import functional as F
 from tvae_ternary.geometry import pairwise_distance, radius, rowwise_distance
-from tvae_ternary.space import MAX_TRITS, valuation_table
+from tvae_ternary.space import MAX_VALUATION, base_of, check_batch_valuations, valuation_table
 
 Tensors = Mapping[str, torch.Tensor]
 PointKey = Literal["z_mean", "z"]
@@ -34,7 +38,22 @@ def _check_scale(max_radius: float, ratio: float) -> None:
         raise ValueError(f"ratio must lie in (0, 1), got {ratio}")
 
 
-class PadicRanking:
+class _PadicTerm:
+    """The base of a term's p-adic valuations: found and checked on the first call, then kept."""
+
+    name = "term"
+    base: int | None = None
+    _base: int | None = None
+
+    def _batch_base(self, batch: Tensors, n: int) -> int:
+        if self._base is None:
+            base = base_of(batch, self.base)
+            check_batch_valuations(batch, n, base, self.name)
+            self._base = base
+        return self._base
+
+
+class PadicRanking(_PadicTerm):
     """Triplet margin loss ordering hyperbolic distances by the 3-adic distance.
 
     For each anchor a of the batch, ``triplets_per_anchor`` random pairs (p, q) of other rows
@@ -56,6 +75,8 @@ class PadicRanking:
             always differ in the lowest digits); 0 disables them.
         log_distance: compare log distances (a gap of ``margin`` in log d_c, which is scale
             free: every depth's comparisons count alike) instead of distances.
+        base: the prime p of the p-adic distance; None (the default) takes the dataset's:
+            its batches' ``base`` column, else 3.
     """
 
     def __init__(
@@ -67,6 +88,7 @@ class PadicRanking:
         points: PointKey = "z_mean",
         closest: int = 0,
         log_distance: bool = False,
+        base: int | None = None,
     ) -> None:
         if margin < 0:
             raise ValueError(f"margin must be >= 0, got {margin}")
@@ -82,14 +104,18 @@ class PadicRanking:
         self.points = points
         self.closest = closest
         self.log_distance = log_distance
+        self.base = base
+        self._base: int | None = None
         self.requires = frozenset({f"outputs.{points}", "batch.index", "batch.x"})
 
+    name = "padic_ranking"
+
     def _closest_pairs(
-        self, index: torch.Tensor, n: int
+        self, index: torch.Tensor, n: int, base: int = 3
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(closest, B) rows p and q at depths k and k - 1 of each anchor, valid, and k."""
         size = index.numel()
-        v = valuation_table(n, index.device)[(index.unsqueeze(1) - index.unsqueeze(0)).abs()]
+        v = valuation_table(n, index.device, base)[(index.unsqueeze(1) - index.unsqueeze(0)).abs()]
         eye = torch.eye(size, dtype=torch.bool, device=index.device)
         v = v.masked_fill(eye, -1)
         deepest = v.max(dim=1).values.clamp_min(1)
@@ -117,7 +143,8 @@ class PadicRanking:
         # offsets in 1..size-1 so that neither is the anchor itself (no rejection).
         rows = torch.arange(size, device=z.device)
         pq = (rows + torch.randint(1, size, (2, k, size), device=z.device)) % size
-        v = valuation_table(n, index.device)[(index[pq] - index).abs()]
+        base = self._batch_base(batch, n)
+        v = valuation_table(n, index.device, base)[(index[pq] - index).abs()]
         vp, vq = v[0], v[1]
         p_closer = vp > vq
         closer = torch.where(p_closer, pq[0], pq[1])
@@ -125,7 +152,7 @@ class PadicRanking:
         depth = torch.maximum(vp, vq)
         valid = vp != vq
         if self.closest > 0:
-            cp, cq, cvalid, cdepth = self._closest_pairs(index, n)
+            cp, cq, cvalid, cdepth = self._closest_pairs(index, n, base)
             closer = torch.cat([closer, cp])
             farther = torch.cat([farther, cq])
             depth = torch.cat([depth, cdepth])
@@ -135,7 +162,7 @@ class PadicRanking:
             d = torch.log(d.clamp_min(1e-6))
         gap = d[0] - d[1]
         if self.relative_margin:
-            gap = gap + self.margin * self.ratio ** depth.clamp(max=MAX_TRITS).to(z.dtype)
+            gap = gap + self.margin * self.ratio ** depth.clamp(max=MAX_VALUATION).to(z.dtype)
         else:
             gap = gap + self.margin
         hinge = F.relu(gap)
@@ -192,8 +219,8 @@ class Radial:
         if not self.balanced:
             return err.mean()
         # The mean over levels of each level's mean error: one scatter, no host round trip.
-        v = v.long().clamp(max=MAX_TRITS)
-        sums = torch.zeros(MAX_TRITS + 1, dtype=err.dtype, device=err.device)
+        v = v.long().clamp(max=MAX_VALUATION)
+        sums = torch.zeros(MAX_VALUATION + 1, dtype=err.dtype, device=err.device)
         counts = torch.zeros_like(sums)
         sums = sums.index_add(0, v, err)
         counts = counts.index_add(0, v, torch.ones_like(err))
@@ -201,7 +228,7 @@ class Radial:
         return (sums / counts.clamp_min(1.0)).sum() / present.sum().clamp_min(1.0)
 
 
-class Geodesic:
+class Geodesic(_PadicTerm):
     """Squared error of all in-batch pair distances against R * ratio^v(|i - j|).
 
     Every pair of distinct rows of the batch (one GEMM); the target is the pair distance of the
@@ -215,7 +242,11 @@ class Geodesic:
         anchors: pair every row with only the first ``anchors`` rows of the (shuffled) batch,
             a random subset, to cut the cost from B^2 to B * anchors; 0 uses all rows.
         points: which output to place: the posterior mean "z_mean" or the sample "z".
+        base: the prime p of the p-adic valuation; None (the default) takes the dataset's:
+            its batches' ``base`` column, else 3.
     """
+
+    name = "geodesic"
 
     def __init__(
         self,
@@ -224,11 +255,14 @@ class Geodesic:
         log_space: bool = False,
         anchors: int = 64,
         points: PointKey = "z_mean",
+        base: int | None = None,
     ) -> None:
         _check_scale(max_radius, ratio)
         if anchors < 0:
             raise ValueError(f"anchors must be >= 0 (0 uses every row), got {anchors}")
         self.anchors = anchors
+        self.base = base
+        self._base = None
         self.max_radius = max_radius
         self.ratio = ratio
         self.log_space = log_space
@@ -240,7 +274,9 @@ class Geodesic:
         index = batch["index"]
         n = batch["x"].shape[-1]
         k = z.shape[0] if self.anchors == 0 else min(self.anchors, z.shape[0])
-        v = valuation_table(n, index.device)[(index.unsqueeze(1) - index[:k].unsqueeze(0)).abs()]
+        base = self._batch_base(batch, n)
+        pair = (index.unsqueeze(1) - index[:k].unsqueeze(0)).abs()
+        v = valuation_table(n, index.device, base)[pair]
         target = self.max_radius * torch.pow(self.ratio, v.to(z.dtype))
         d = pairwise_distance(z, z[:k], _curvature(outputs))
         off = index.unsqueeze(1) != index[:k].unsqueeze(0)

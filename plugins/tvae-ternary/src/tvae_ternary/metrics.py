@@ -21,6 +21,11 @@ functions are the same metrics for direct use. Radii and distances are computed 
 
 Directions (``higher_is_better``): hierarchy is better when lower, its ceiling is a constant;
 coverage and every accuracy when higher.
+
+Any prime base: the level metrics read the dataset's ``valuation``; the triplet metrics compare
+p-adic distances of ``index`` in the base of the batch (:func:`tvae_ternary.space.base_of`: a
+``base`` setting, else the batch's ``base`` column, else 3), and refuse a batch whose
+``valuation`` is not the valuation of its ``index`` in that base.
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ from collections.abc import Mapping
 import torch
 
 from tvae_ternary.geometry import distance, radius
-from tvae_ternary.space import MAX_TRITS, pair_valuation, spearman_ceiling_from_ties
+from tvae_ternary.space import (
+    MAX_VALUATION,
+    base_of,
+    check_batch_valuations,
+    pair_valuation,
+    spearman_ceiling_from_ties,
+)
 
 Tensors = Mapping[str, torch.Tensor]
 
@@ -115,12 +126,17 @@ def radial_accuracy(outputs: Tensors, batch: Tensors) -> float:
 
 
 def sample_triplets(
-    index: torch.Tensor, n_trits: int, num_triplets: int = DEFAULT_NUM_TRIPLETS, seed: int = 0
+    index: torch.Tensor,
+    n_trits: int,
+    num_triplets: int = DEFAULT_NUM_TRIPLETS,
+    seed: int = 0,
+    base: int = 3,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A fixed sample of row positions (a, closer, farther) for ``triplet_accuracy``.
 
-    Rows a, p, q are distinct and v(|a-p|) != v(|a-q|) for the operations ``index`` holds;
-    ``closer`` is the one with the larger valuation. Deterministic in (index, seed).
+    Rows a, p, q are distinct and v(|a-p|) != v(|a-q|) (valuations in ``base``) for the
+    operations ``index`` holds; ``closer`` is the one with the larger valuation.
+    Deterministic in (index, seed).
     """
     index = index.detach().long().cpu()
     m = index.numel()
@@ -132,8 +148,8 @@ def sample_triplets(
     for _ in range(1000):
         cand = torch.randint(0, m, (3, max(2 * (num_triplets - found), 1024)), generator=gen)
         a, p, q = cand
-        vp = pair_valuation(index[a], index[p], n_trits)
-        vq = pair_valuation(index[a], index[q], n_trits)
+        vp = pair_valuation(index[a], index[p], n_trits, base)
+        vq = pair_valuation(index[a], index[q], n_trits, base)
         keep = (a != p) & (a != q) & (p != q) & (vp != vq)
         kept = cand[:, keep]
         parts.append(kept)
@@ -143,8 +159,8 @@ def sample_triplets(
     else:
         raise ValueError("the evaluation rows admit no triplet with different valuations")
     a, p, q = torch.cat(parts, dim=1)[:, :num_triplets]
-    vp = pair_valuation(index[a], index[p], n_trits)
-    vq = pair_valuation(index[a], index[q], n_trits)
+    vp = pair_valuation(index[a], index[p], n_trits, base)
+    vq = pair_valuation(index[a], index[q], n_trits, base)
     closer = torch.where(vp > vq, p, q)
     farther = torch.where(vp > vq, q, p)
     return a, closer, farther
@@ -155,10 +171,21 @@ def triplet_accuracy(
     batch: Tensors,
     num_triplets: int = DEFAULT_NUM_TRIPLETS,
     seed: int = 0,
+    base: int | None = None,
 ) -> float:
-    """Fraction of the fixed triplet sample where the 3-adically closer row is closer in d_c."""
-    triplets = sample_triplets(batch["index"], _n_trits(batch), num_triplets, seed)
+    """Fraction of the fixed triplet sample where the p-adically closer row is closer in d_c.
+
+    ``base``: the prime p; None takes the batch's (:func:`tvae_ternary.space.base_of`).
+    """
+    p = _checked_base(batch, base, "triplet_accuracy")
+    triplets = sample_triplets(batch["index"], _n_trits(batch), num_triplets, seed, p)
     return _triplet_score(outputs, triplets)
+
+
+def _checked_base(batch: Tensors, base: int | None, where: str) -> int:
+    p = base_of(batch, base)
+    check_batch_valuations(batch, _n_trits(batch), p, where)
+    return p
 
 
 def _triplet_score(outputs: Tensors, triplets: tuple[torch.Tensor, ...]) -> float:
@@ -215,13 +242,14 @@ def _sample_in_group(
     index: torch.Tensor,
     depth: int,
     gen: torch.Generator,
+    base: int = 3,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each anchor row, a random row sharing exactly ``depth`` low digits with it.
 
     Returns (rows, found): ``found`` is False where the rejection rounds found none.
     """
-    key = index % (3**depth)
-    finer = index % (3 ** (depth + 1))
+    key = index % (base**depth)
+    finer = index % (base ** (depth + 1))
     order = torch.argsort(key, stable=True)
     sorted_key = key[order]
     _, inverse, counts = torch.unique_consecutive(
@@ -251,11 +279,12 @@ def sample_depth_triplets(
     n_trits: int,
     per_depth: int = DEFAULT_TRIPLETS_PER_DEPTH,
     seed: int = 0,
+    base: int = 3,
 ) -> dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """For each depth k = 1..n-1, row positions (a, p, q) with v(|a-p|) = k, v(|a-q|) = k - 1.
 
-    Anchors are drawn uniformly among the rows that admit such a p and q; deterministic in
-    (index, seed). A depth no row admits is left out.
+    Valuations in ``base``. Anchors are drawn uniformly among the rows that admit such a p and
+    q; deterministic in (index, seed). A depth no row admits is left out.
     """
     index = index.detach().long().cpu()
     gen = torch.Generator().manual_seed(seed)
@@ -265,8 +294,8 @@ def sample_depth_triplets(
         # whose depth-(k-1) group holds one outside their depth-k group (for q).
         ok = torch.ones(index.numel(), dtype=torch.bool)
         for d in (k, k - 1):
-            coarse = index % (3**d)
-            fine = index % (3 ** (d + 1))
+            coarse = index % (base**d)
+            fine = index % (base ** (d + 1))
             _, coarse_inv, coarse_n = torch.unique(coarse, return_inverse=True, return_counts=True)
             _, fine_inv, fine_n = torch.unique(fine, return_inverse=True, return_counts=True)
             ok &= coarse_n[coarse_inv] > fine_n[fine_inv]
@@ -274,8 +303,8 @@ def sample_depth_triplets(
         if eligible.numel() == 0:
             continue
         a = eligible[torch.randint(0, eligible.numel(), (per_depth,), generator=gen)]
-        p, found_p = _sample_in_group(a, index, k, gen)
-        q, found_q = _sample_in_group(a, index, k - 1, gen)
+        p, found_p = _sample_in_group(a, index, k, gen, base)
+        q, found_q = _sample_in_group(a, index, k - 1, gen, base)
         keep = found_p & found_q
         result[k] = (a[keep], p[keep], q[keep])
     return result
@@ -286,9 +315,14 @@ def depth_triplet_accuracy(
     batch: Tensors,
     per_depth: int = DEFAULT_TRIPLETS_PER_DEPTH,
     seed: int = 0,
+    base: int | None = None,
 ) -> dict[str, float]:
-    """The minimum over depths (key ``depth_triplet_accuracy``) and each depth's accuracy."""
-    triplets = sample_depth_triplets(batch["index"], _n_trits(batch), per_depth, seed)
+    """The minimum over depths (key ``depth_triplet_accuracy``) and each depth's accuracy.
+
+    ``base``: the prime p; None takes the batch's (:func:`tvae_ternary.space.base_of`).
+    """
+    p = _checked_base(batch, base, "depth_triplet_accuracy")
+    triplets = sample_depth_triplets(batch["index"], _n_trits(batch), per_depth, seed, p)
     return _depth_scores(outputs, triplets)
 
 
@@ -331,26 +365,32 @@ class RadialAccuracy:
 
 
 class TripletAccuracy:
-    """Fraction of a fixed seeded triplet sample ordered by d_c as by the 3-adic distance.
+    """Fraction of a fixed seeded triplet sample ordered by d_c as by the p-adic distance.
 
     Args:
         num_triplets: size of the fixed triplet sample.
         seed: seed of the triplet sample (independent of the run's seed).
+        base: the prime p of the p-adic distance; None (the default) takes the dataset's:
+            its batches' ``base`` column, else 3.
     """
 
     requires = frozenset({"outputs.z_mean", "batch.index", "batch.x"})
 
-    def __init__(self, num_triplets: int = DEFAULT_NUM_TRIPLETS, seed: int = 0) -> None:
+    def __init__(
+        self, num_triplets: int = DEFAULT_NUM_TRIPLETS, seed: int = 0, base: int | None = None
+    ) -> None:
         if num_triplets < 1:
             raise ValueError(f"num_triplets must be at least 1, got {num_triplets}")
         self.num_triplets = num_triplets
         self.seed = seed
+        self.base = base
         self._cache: tuple[torch.Tensor, tuple[torch.Tensor, ...]] | None = None
 
     def __call__(self, outputs: Tensors, batch: Tensors) -> float:
         index = batch["index"].detach().cpu()
         if self._cache is None or not torch.equal(self._cache[0], index):
-            triplets = sample_triplets(index, _n_trits(batch), self.num_triplets, self.seed)
+            p = _checked_base(batch, self.base, "triplet_accuracy")
+            triplets = sample_triplets(index, _n_trits(batch), self.num_triplets, self.seed, p)
             self._cache = (index.clone(), triplets)
         return _triplet_score(outputs, self._cache[1])
 
@@ -371,22 +411,28 @@ class DepthTripletAccuracy:
     Args:
         per_depth: triplets in the fixed sample of each depth.
         seed: seed of the triplet sample (independent of the run's seed).
+        base: the prime p of the p-adic tree; None (the default) takes the dataset's: its
+            batches' ``base`` column, else 3.
     """
 
     requires = frozenset({"outputs.z_mean", "batch.index", "batch.x"})
     higher_is_better = True
 
-    def __init__(self, per_depth: int = DEFAULT_TRIPLETS_PER_DEPTH, seed: int = 0) -> None:
+    def __init__(
+        self, per_depth: int = DEFAULT_TRIPLETS_PER_DEPTH, seed: int = 0, base: int | None = None
+    ) -> None:
         if per_depth < 1:
             raise ValueError(f"per_depth must be at least 1, got {per_depth}")
         self.per_depth = per_depth
         self.seed = seed
+        self.base = base
         self._cache: tuple[torch.Tensor, dict[int, tuple[torch.Tensor, ...]]] | None = None
 
     def __call__(self, outputs: Tensors, batch: Tensors) -> dict[str, float]:
         index = batch["index"].detach().cpu()
         if self._cache is None or not torch.equal(self._cache[0], index):
-            triplets = sample_depth_triplets(index, _n_trits(batch), self.per_depth, self.seed)
+            p = _checked_base(batch, self.base, "depth_triplet_accuracy")
+            triplets = sample_depth_triplets(index, _n_trits(batch), self.per_depth, self.seed, p)
             self._cache = (index.clone(), dict(triplets))
         return _depth_scores(outputs, self._cache[1])
 
@@ -396,9 +442,11 @@ class LevelRadius:
 
     requires = frozenset({"outputs.z_mean", "batch.valuation"})
 
-    # Every key a level up to MAX_TRITS can return, each without a best.
+    # Every key a level can return (valuations up to MAX_VALUATION, in any base), no best.
     higher_is_better: Mapping[str, bool | None] = {
-        f"radius_v{k}_{stat}": None for k in range(MAX_TRITS + 1) for stat in ("mean", "min", "max")
+        f"radius_v{k}_{stat}": None
+        for k in range(MAX_VALUATION + 1)
+        for stat in ("mean", "min", "max")
     }
 
     def __call__(self, outputs: Tensors, batch: Tensors) -> dict[str, float]:

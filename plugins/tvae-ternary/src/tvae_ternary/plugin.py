@@ -83,9 +83,9 @@ def tvae_register_metrics(register: RegisterFn) -> None:
         "level_radius",
         f"{_PKG}.metrics:LevelRadius",
         description="Mean, min and max hyperbolic radius of every valuation level (no best)",
-        # Every key a level up to 14 trits can return (MAX_TRITS), none with a best.
+        # Every key a level can return (valuations up to 22 in any base: MAX_VALUATION).
         higher_is_better={
-            f"radius_v{k}_{stat}": None for k in range(15) for stat in ("mean", "min", "max")
+            f"radius_v{k}_{stat}": None for k in range(23) for stat in ("mean", "min", "max")
         },
     )
 

@@ -14,6 +14,7 @@ for datasets of p-adic operations (docs/plugins: "Datasets of another base").
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from functools import lru_cache
 
 import torch
@@ -244,3 +245,45 @@ def perfect_embedding(
     # rho(exp_0(u)) = 2 |u| at c = 1, and 2 |u| as well for any c (exp_0 takes sqrt c inside).
     u = u * (max_radius / 2) / u.norm(dim=-1).max()
     return expmap0(u, curvature)
+
+
+#: The batch column a dataset of another base fills with its prime (one entry per row).
+BASE_KEY = "base"
+
+
+def base_of(batch: Mapping[str, torch.Tensor], base: int | None = None) -> int:
+    """The base p of a batch's operations: ``base`` if given, else its ``base`` column, else 3.
+
+    Reading the column waits for the device once; losses keep the answer.
+    """
+    if base is not None:
+        return check_base(base)
+    column = batch.get(BASE_KEY)
+    if column is None:
+        return 3
+    return check_base(int(column.reshape(-1)[0]), where=f"batch[{BASE_KEY!r}]")
+
+
+def check_batch_valuations(
+    batch: Mapping[str, torch.Tensor], n_digits: int, base: int, where: str
+) -> None:
+    """Raise a one-line ValueError if the batch's ``valuation`` is not the p-adic one of ``index``.
+
+    Catches a dataset of another base read with base 3 (and an index out of the space).
+    """
+    index, v = batch.get("index"), batch.get("valuation")
+    if index is None or v is None or index.numel() == 0:
+        return
+    index = index.detach().long()
+    size = base**n_digits
+    if int(index.min()) < 0 or int(index.max()) >= size:
+        ok = False
+    else:
+        expected = valuation_table(n_digits, index.device, base)[index]
+        ok = bool((expected == v.detach().to(expected.device).long()).all())
+    if not ok:
+        raise ValueError(
+            f"{where}: batch['valuation'] is not the {base}-adic valuation of batch['index'] "
+            f"on {n_digits} digits; a dataset of another base gives its batches a "
+            f"{BASE_KEY!r} column (its prime, one per row) or set {where}'s base"
+        )
