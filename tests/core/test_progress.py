@@ -137,3 +137,83 @@ def test_steps_between_redraws_read_no_logs(monkeypatch: pytest.MonkeyPatch) -> 
 def test_bad_arguments(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         ProgressCallback(**kwargs)
+
+
+#: The default run's validation logs (abridged): coverage comes first among its metrics.
+DEFAULT_VAL = {
+    "train/loss": 8.114,
+    "train/reconstruction": 3.1,
+    "val/reconstruction": 3.13,
+    "val/loss": 4.972,
+    "val/coverage": 0.2711,
+    "val/hierarchy": -0.7681,
+    "val/hierarchy_ceiling": -0.832,
+    "val/radial_accuracy": 0.9464,
+    "val/triplet_accuracy": 0.8557,
+    "val/level_radial_accuracy": 0.4907,
+    "lr": 1e-2,
+    "beta": 0.001,
+}
+TRAIN_ONLY = {"train/loss": 7.5, "train/reconstruction": 3.0, "lr": 1e-2, "beta": 0.001}
+
+
+def epoch_lines(width: int) -> list[str]:
+    """The epoch bar's last frame after a validating epoch and after one without validation."""
+    import re
+
+    out = io.StringIO()
+    cb = ProgressCallback(
+        20, console=Console(file=out, force_terminal=True, width=width), refresh_s=0, hide=CONSTANTS
+    )
+    cb.on_fit_start(trainer(3))
+    frames = []
+    for epoch, logs in enumerate([DEFAULT_VAL, TRAIN_ONLY]):
+        cb.on_epoch_start(epoch)
+        cb.on_batch_end(0, {"train/loss": 1.0})
+        cb.on_epoch_end(epoch, logs)
+        text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue()).replace("\r", "\n")
+        frames.append([t.rstrip() for t in text.splitlines() if t.startswith("epoch")][-1])
+    cb.close()
+    return frames
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_live_line_fits_the_terminal_and_keeps_coverage(width: int) -> None:
+    validated, later = epoch_lines(width)
+    for line in (validated, later):
+        assert len(line) <= width, line
+        assert "…" not in line, line  # whole values left out, none cut
+        assert "coverage 0.2711" in line, line
+    assert "train 8.114" in validated and "val 4.972" in validated
+    # an epoch without validation shows the last validation's values, marked
+    assert "train 7.5" in later and "(epoch 1) " in later
+    if width >= 120:
+        assert "hierarchy -0.7681" in validated
+
+
+def test_plain_lines_keep_the_last_validation_marked_with_its_epoch() -> None:
+    out = io.StringIO()
+    cb = ProgressCallback(3, console=Console(file=out, width=300), hide=CONSTANTS)
+    cb.on_fit_start(trainer(1))
+    for epoch, logs in enumerate([DEFAULT_VAL, TRAIN_ONLY, TRAIN_ONLY]):
+        cb.on_epoch_start(epoch)
+        cb.on_epoch_end(epoch, logs)
+    first, second, third = out.getvalue().splitlines()
+    assert "(epoch" not in first and "val/coverage 0.2711" in first
+    for line in (second, third):
+        assert line.startswith("epoch ") and "train/loss 7.5  (epoch 1) val/loss 4.972" in line
+        assert "val/coverage 0.2711" in line and "beta 0.001" in line
+
+
+def test_format_summary_leaves_out_whole_values_least_important_first() -> None:
+    from tvae_core._engine.progress import format_summary
+
+    values = summarize_epoch(DEFAULT_VAL, hide=CONSTANTS)
+    whole = format_summary(values)
+    assert whole.startswith("train 8.114  val 4.972  coverage 0.2711  hierarchy -0.7681")
+    assert format_summary(values, width=15) == "coverage 0.2711"
+    assert format_summary(values, width=40) == "train 8.114  val 4.972  coverage 0.2711"
+    stale = {k for k in values if k.startswith("val/")}
+    assert format_summary(values, width=25, stale_epoch=5, stale=stale) == (
+        "(epoch 5) coverage 0.2711"
+    )

@@ -84,13 +84,68 @@ def summarize_epoch(
     return out
 
 
+def _priority(key: str, index: int) -> int:
+    """Which values stay when the line is short of room: the first metric (coverage in the
+    default run), then the losses, then the other metrics, then the logged weights."""
+    if key == "train/loss":
+        return 1
+    if key == "val/loss":
+        return 2
+    if key.startswith("val/"):
+        return 0 if index == 0 else 3 + index
+    return 1000 + index
+
+
+def format_summary(
+    values: Mapping[str, float],
+    width: int | None = None,
+    stale_epoch: int | None = None,
+    stale: Collection[str] = (),
+) -> str:
+    """``values`` as ``label value`` pairs fitted into ``width`` characters.
+
+    When they do not all fit, whole pairs are left out, the least important first (see
+    :func:`_priority`), never a value cut in two. The keys in ``stale`` are an earlier
+    validation's (numbered ``stale_epoch``, from 1): the first of them shown is preceded by
+    ``(epoch N)``. ``width`` None fits everything (plain lines).
+    """
+    keys = list(values)
+    metrics = [k for k in keys if k.startswith("val/") and k != "val/loss"]
+    metric_index = {k: i for i, k in enumerate(metrics)}
+    ranked = sorted(
+        keys,
+        key=lambda k: (_priority(k, metric_index.get(k, keys.index(k))), keys.index(k)),
+    )
+
+    def render(chosen: Collection[str]) -> str:
+        parts, marked = [], False
+        for key in keys:
+            if key not in chosen:
+                continue
+            text = f"{_short(key)} {_fmt(values[key])}"
+            if key in stale and not marked and stale_epoch is not None:
+                text, marked = f"(epoch {stale_epoch}) {text}", True
+            parts.append(text)
+        return "  ".join(parts)
+
+    chosen: set[str] = set()
+    for key in ranked:
+        if width is None or len(render(chosen | {key})) <= width:
+            chosen.add(key)
+    return render(chosen)
+
+
 class ProgressCallback(Callback):
     """Show training progress: epoch and step bars with live loss when on a terminal.
 
     On a terminal (rich): an epoch bar and a step bar with the latest step loss, the last
-    epoch's key metrics, elapsed time and time left. Elsewhere (a file, CI): one plain line
-    every ``every_n_epochs`` epochs and after the last one. Disabled, it does nothing.
-    Works without a trainer too: bars are created on the first epoch if needed.
+    epoch's key metrics, elapsed time and time left; the metrics are fitted to the
+    terminal's width by leaving out the least important whole values (coverage stays
+    longest), and on a terminal narrower than 100 columns the bars are shorter and the
+    elapsed time is left out. Elsewhere (a file, CI): one plain line every
+    ``every_n_epochs`` epochs and after the last one. On an epoch without validation both
+    keep showing the last validation's values, marked ``(epoch N)``. Disabled, it does
+    nothing. Works without a trainer too: bars are created on the first epoch if needed.
 
     Args:
         total_epochs: The epoch count of the run, for the bar and the time left.
@@ -129,6 +184,9 @@ class ProgressCallback(Callback):
         self._first_epoch = 0
         self._epoch = 0
         self._summary = ""
+        self._info_width: int | None = None
+        self._last_val: dict[str, float] = {}
+        self._last_val_epoch: int | None = None
         self._batches_done = 0
         self.lines_printed = 0
 
@@ -169,20 +227,29 @@ class ProgressCallback(Callback):
         def fixed(width: int) -> Column:
             return Column(no_wrap=True, min_width=width)
 
-        # Fixed-width bars and counters; the metrics text takes what is left and is cut with
-        # an ellipsis on a narrow terminal, never squeezing the bars.
-        self._progress = Progress(
+        # Fixed-width bars and counters; the metrics text takes what is left (fitted to it
+        # by format_summary; the ellipsis is a safety net), never squeezing the bars. A
+        # narrow terminal gets shorter bars and no elapsed time, so coverage still shows.
+        narrow = self.console.width < 100
+        bar = 8 if narrow else 16
+        columns: list[Any] = [
             TextColumn("{task.description:>5}", table_column=fixed(5)),
-            BarColumn(bar_width=16, table_column=fixed(16)),
+            BarColumn(bar_width=bar, table_column=fixed(bar)),
             MofNCompleteColumn(table_column=fixed(9)),
-            TimeElapsedColumn(table_column=fixed(7)),
+        ]
+        if not narrow:
+            columns.append(TimeElapsedColumn(table_column=fixed(7)))
+        columns += [
             TextColumn("left", table_column=fixed(4)),
             TimeRemainingColumn(table_column=fixed(7)),
+        ]
+        used = sum(c.get_table_column().min_width or 0 for c in columns) + len(columns)
+        self._info_width = max(12, self.console.width - used - 1)
+        self._progress = Progress(
+            *columns,
             TextColumn(
                 "{task.fields[info]}",
-                table_column=Column(
-                    no_wrap=True, overflow="ellipsis", max_width=max(12, self.console.width - 56)
-                ),
+                table_column=Column(no_wrap=True, overflow="ellipsis", max_width=self._info_width),
             ),
             console=self.console,
             auto_refresh=False,
@@ -229,8 +296,8 @@ class ProgressCallback(Callback):
     def on_epoch_end(self, epoch: int, logs: Mapping[str, Any]) -> None:
         if not self.enabled:
             return
-        values = summarize_epoch(logs, hide=self.hide)
-        self._summary = "  ".join(f"{_short(k)} {_fmt(v)}" for k, v in values.items())
+        values, stale = self._with_last_validation(epoch, summarize_epoch(logs, hide=self.hide))
+        self._summary = format_summary(values, self._info_width, self._last_val_epoch, stale)
         if self._progress is not None:
             assert self._epoch_task is not None and self._step_task is not None
             steps = self._steps or self._batches_done
@@ -242,14 +309,39 @@ class ProgressCallback(Callback):
         if done % self.every_n_epochs and done != self.total_epochs:
             return
         self.console.print(
-            self._plain_line(epoch, values), markup=False, highlight=False, soft_wrap=True
+            self._plain_line(epoch, values, stale), markup=False, highlight=False, soft_wrap=True
         )
         self.lines_printed += 1
 
-    def _plain_line(self, epoch: int, values: Mapping[str, float]) -> str:
+    def _with_last_validation(
+        self, epoch: int, values: dict[str, float]
+    ) -> tuple[dict[str, float], set[str]]:
+        """``values`` and, on an epoch that did not validate, the last validation's values
+        (in their place after the training loss); the second item names those stale keys."""
+        fresh = {k: v for k, v in values.items() if k.startswith("val/")}
+        if fresh:
+            self._last_val, self._last_val_epoch = fresh, epoch + 1
+            return values, set()
+        if not self._last_val:
+            return values, set()
+        merged: dict[str, float] = {}
+        if "train/loss" in values:
+            merged["train/loss"] = values["train/loss"]
+        merged.update(self._last_val)
+        merged.update({k: v for k, v in values.items() if k not in merged})
+        return merged, set(self._last_val)
+
+    def _plain_line(
+        self, epoch: int, values: Mapping[str, float], stale: Collection[str] = ()
+    ) -> str:
         total = self.total_epochs or "?"
         parts = [f"epoch {epoch + 1}/{total}"]
-        parts += [f"{k} {_fmt(v)}" for k, v in values.items()]
+        marked = False
+        for k, v in values.items():
+            text = f"{k} {_fmt(v)}"
+            if k in stale and not marked:
+                text, marked = f"(epoch {self._last_val_epoch}) {text}", True
+            parts.append(text)
         if self._fit_t0 is not None:
             elapsed = time.perf_counter() - self._fit_t0
             parts.append(f"elapsed {_duration(elapsed)}")
