@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,47 @@ def test_without_a_folder_inside_the_trainer_it_warns(fake_trainer) -> None:
         cb.on_fit_start(fake_trainer)
     cb.on_epoch_end(9, {"val/loss": 1.0})
     assert fake_trainer.saved == []
+
+
+def test_a_rank_other_than_0_neither_warns_nor_saves(fake_trainer) -> None:
+    # Under tvae run --nproc N a rank other than 0 has no run folder; rank 0 saves.
+    fake_trainer.rank = 1
+    fake_trainer.run_dir = None
+    cb = CheckpointCallback(save_interval=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cb.on_fit_start(fake_trainer)
+        cb.on_epoch_end(0, {"val/loss": 1.0})
+        cb.on_epoch_end(1, {"val/loss": 0.5})
+    assert fake_trainer.saved == []
+    assert cb.best == 0.5  # it still keeps the bookkeeping, as rank 0 does
+
+
+@pytest.mark.slow
+def test_tvae_run_with_two_ranks_warns_nothing_about_checkpoints(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.conftest import TOY_CONFIG, TOY_PLUGIN
+
+    cfg = {
+        **TOY_CONFIG,
+        "epochs": 2,
+        "callbacks": [{"name": "checkpoint", "save_interval": 1}],
+        "data": {"name": "toy_data", "size": 40, "batch_size": 8},
+        "trainer": {"val_every": 1, "progress": False, "device": "cpu"},
+    }
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "TVAE_NO_PLUGIN_COMMANDS": "1"}
+    cmd = [sys.executable, "-m", "tvae_core", "run", "toy.yaml", "--nproc", "2"]
+    cmd += ["--out", "runs", "--name", "r", "--plugin", str(TOY_PLUGIN)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "saves nothing" not in out.stdout + out.stderr
+    assert files(tmp_path / "runs" / "r" / "checkpoints")[:2] == ["best.pt", "epoch_0001.pt"]
 
 
 @pytest.mark.parametrize(
