@@ -136,3 +136,64 @@ def test_the_model_says_it_takes_the_batch_dict() -> None:
     model = TernaryVAE(input_dim=27, latent_dim=2)
     with pytest.raises(TypeError, match=r"takes the batch dict .* not a Tensor; call model"):
         model(torch.zeros(4, 3))
+
+
+@pytest.mark.parametrize(("depth", "held"), [(1, 2 / 3), (2, 5 / 9), (3, 14 / 27)])
+def test_subtree_split_holds_out_whole_subtrees(depth: int, held: float) -> None:
+    n = 5
+    ds = _setup(
+        TernaryOpsDataset(n_trits=n, val_fraction=0.5, split="subtree", subtree_depth=depth)
+    )
+    train = torch.cat([b["index"] for b in ds.train_batches(0)])
+    val = torch.cat([b["index"] for b in ds.eval_batches()])
+    assert sorted(train.tolist() + val.tolist()) == list(range(3**n))
+    assert ds.held_out_fraction == pytest.approx(held) == len(val) / 3**n
+    # Every held-out prefix of `depth` low digits is held out whole, none of it is trained on.
+    prefixes = 3**depth
+    held_prefixes = set((val % prefixes).tolist())
+    assert len(held_prefixes) == round(held * prefixes)
+    assert not held_prefixes & set((train % prefixes).tolist())
+    # Fixed by the split seed, not the run's.
+    again = _setup(
+        TernaryOpsDataset(n_trits=n, val_fraction=0.5, split="subtree", subtree_depth=depth), 7
+    )
+    assert torch.equal(val, torch.cat([b["index"] for b in again.eval_batches()]))
+
+
+def test_random_split_is_the_default_and_the_subtree_split_is_harder() -> None:
+    from tvae_ternary.data import held_out_operations
+
+    random = held_out_operations(4, 0.5)
+    assert random is not None and torch.equal(
+        random, TernaryOpsDataset(n_trits=4, val_fraction=0.5, split="random").eval_tensors["index"]
+    )
+    # A random half leaves every 2-digit prefix in training; the subtree split does not.
+    trained = torch.ones(81, dtype=torch.bool)
+    trained[random] = False
+    assert len(set((torch.arange(81)[trained] % 9).tolist())) == 9
+    assert held_out_operations(4, 0.0, "subtree") is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"split": "prefix", "val_fraction": 0.5}, "split must be 'random' or 'subtree'"),
+        (
+            {"split": "subtree", "subtree_depth": 0, "val_fraction": 0.5},
+            r"subtree_depth must lie in 1\.\.n_trits=4",
+        ),
+        (
+            {"split": "subtree", "subtree_depth": 5, "val_fraction": 0.5},
+            "subtree_depth must lie in",
+        ),
+        (
+            {"split": "subtree", "subtree_depth": 1, "val_fraction": 0.9},
+            "holds out all 3 subtrees of depth 1",
+        ),
+        ({"split": "subtree", "subtree_depth": 4, "val_fraction": 0.01}, "needs at least 3"),
+    ],
+)
+def test_bad_split_settings_are_one_line_errors(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        TernaryOpsDataset(n_trits=4, **kwargs)  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)

@@ -125,3 +125,30 @@ def test_the_command_prints_what_it_exported(run: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("exported 27 operations") and "best.pt" in done.stdout
     assert out.is_file()
+
+
+def test_a_subtree_split_exports_whole_held_out_subtrees_and_its_val_metrics(
+    tmp_path: Path,
+) -> None:
+    """split=subtree: the train flag is False on whole low-digit subtrees; val/* is held out."""
+    config = {
+        **CONFIG,
+        "data": {
+            **CONFIG["data"],
+            "val_fraction": 0.3,
+            "split": "subtree",
+            "subtree_depth": 2,
+        },
+        "metrics": ["coverage", "level_radial_accuracy"],
+        "callbacks": [],
+    }
+    summary = tiny_trainer(config, PLUGINS, run_dir=tmp_path / "run").fit()
+    data = np.load(export_run(tmp_path / "run", tmp_path / "e.npz", plugins=_pm()).path)
+    held = ~data["train"]
+    assert int(held.sum()) == 9  # ceil(0.3 * 9) = 3 of the 9 two-digit prefixes, 3 each
+    prefixes = data["index"] % 9
+    assert not set(prefixes[held]) & set(prefixes[~held])
+    # The validation metrics are the held-out operations' metrics, recomputed from the file.
+    trits = np.stack([(data["index"] // 3**k) % 3 - 1 for k in range(3)], axis=1)
+    exact = (data["recon"] == trits).all(axis=1)
+    assert summary.final["val/coverage"] == pytest.approx(float(exact[held].mean()))

@@ -43,7 +43,16 @@ def test_plugin_module_imports_neither_torch_nor_geoopt() -> None:
 def test_settings_schemas_come_from_signatures() -> None:
     pm = plugin_manager(tvae_ternary.plugin)
     data = pm.registry.get("dataset", "ternary_ops").settings_model().model_fields
-    assert set(data) == {"n_trits", "batch_size", "stratified", "val_fraction", "drop_last"}
+    assert {
+        "n_trits",
+        "batch_size",
+        "stratified",
+        "val_fraction",
+        "drop_last",
+        "split",
+        "subtree_depth",
+    } <= set(data)
+    assert data["split"].description and data["subtree_depth"].default == 2
     model = pm.registry.get("model", "ternary_vae").settings_model().model_fields
     assert {"input_dim", "latent_dim", "curvature", "hidden_dims", "learn_curvature"} <= set(model)
     assert model["latent_dim"].description

@@ -11,7 +11,7 @@ the batch dict the model takes, and ``DistributedSampler(ds)`` shards it.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -20,6 +20,54 @@ from tvae_ternary.space import all_trits, check_n_trits, level_sizes, valuation_
 
 #: Seed of the train/validation split: fixed, so every run of a config evaluates the same rows.
 SPLIT_SEED = 20_250_101
+
+
+def held_out_operations(
+    n_trits: int, val_fraction: float, split: str = "random", subtree_depth: int = 2
+) -> torch.Tensor | None:
+    """The sorted indices a split holds out for evaluation, or None when it holds out none.
+
+    ``random``: ceil(val_fraction * 3^n) operations drawn with :data:`SPLIT_SEED`.
+    ``subtree``: whole subtrees of the 3-adic tree. The operations whose lowest
+    ``subtree_depth`` digits form one of ceil(val_fraction * 3^subtree_depth) prefixes (drawn
+    with :data:`SPLIT_SEED`) are held out, so training never sees those low-digit
+    combinations; the held-out fraction is that count over 3^subtree_depth (at
+    val_fraction 0.5: 5/9 at depth 2, 14/27 at depth 3, 41/81 at depth 4).
+    """
+    if split not in ("random", "subtree"):
+        raise ValueError(f"split must be 'random' or 'subtree', got {split!r}")
+    if isinstance(subtree_depth, bool) or not isinstance(subtree_depth, int):
+        raise ValueError(f"subtree_depth must be an integer, got {subtree_depth!r}")
+    if split == "subtree" and not 1 <= subtree_depth <= n_trits:
+        raise ValueError(f"subtree_depth must lie in 1..n_trits={n_trits}, got {subtree_depth}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
+    if val_fraction == 0:
+        return None
+    size = 3**n_trits
+    gen = torch.Generator().manual_seed(SPLIT_SEED)
+    if split == "random":
+        n_val = math.ceil(val_fraction * size)
+        held = torch.randperm(size, generator=gen)[:n_val] if n_val <= size - 1 else None
+    else:
+        prefixes = 3**subtree_depth
+        count = math.ceil(val_fraction * prefixes)
+        n_val = count * 3 ** (n_trits - subtree_depth)
+        chosen = torch.randperm(prefixes, generator=gen)[:count]
+        held = torch.isin(torch.arange(size) % prefixes, chosen).nonzero().squeeze(1)
+        if count >= prefixes:
+            raise ValueError(
+                f"val_fraction={val_fraction} with split='subtree' holds out all "
+                f"{prefixes} subtrees of depth {subtree_depth}: lower val_fraction or raise "
+                "subtree_depth"
+            )
+    if not 3 <= n_val <= size - 1:
+        raise ValueError(
+            f"val_fraction={val_fraction} of {size} operations leaves {n_val} for "
+            "evaluation and needs at least 3, with at least 1 left to train on"
+        )
+    assert held is not None
+    return held.sort().values
 
 
 def ternary_tensors(n_trits: int, rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -42,7 +90,14 @@ class TernaryOpsDataset(TensorDataset):
         stratified: repeat the rows of the small, high-valuation levels so that every level
             appears at least ``batch_size`` times per epoch.
         val_fraction: fraction of operations held out for evaluation (seeded split); 0 trains
-            and evaluates on all of them.
+            and evaluates on all of them. The held-out operations are the evaluation set:
+            the validation metrics are held-out metrics.
+        split: how they are chosen: "random" (any operations) or "subtree" (whole subtrees:
+            every operation whose lowest ``subtree_depth`` digits form one of
+            ceil(val_fraction * 3^subtree_depth) seeded prefixes, the harder test; the
+            fraction held out is that count over 3^subtree_depth, as ``held_out_fraction``
+            says). See :func:`held_out_operations`.
+        subtree_depth: digits of the held-out prefixes when ``split`` is "subtree" (1..n).
         drop_last: drop the last, smaller training batch of an epoch.
     """
 
@@ -53,31 +108,31 @@ class TernaryOpsDataset(TensorDataset):
         stratified: bool = False,
         val_fraction: float = 0.0,
         drop_last: bool = False,
+        split: Literal["random", "subtree"] = "random",
+        subtree_depth: int = 2,
     ) -> None:
         check_n_trits(n_trits)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
-        size = 3**n_trits
-        n_val = math.ceil(val_fraction * size) if val_fraction > 0 else 0
-        if val_fraction > 0 and not 3 <= n_val <= size - 1:
-            raise ValueError(
-                f"val_fraction={val_fraction} of {size} operations leaves {n_val} for "
-                "evaluation and needs at least 3, with at least 1 left to train on"
-            )
-        if n_val:
-            perm = torch.randperm(size, generator=torch.Generator().manual_seed(SPLIT_SEED))
-            train = ternary_tensors(n_trits, perm[n_val:].sort().values)
-            evaluation: dict[str, torch.Tensor] | None = ternary_tensors(
-                n_trits, perm[:n_val].sort().values
-            )
+        held = held_out_operations(n_trits, val_fraction, split, subtree_depth)
+        evaluation: dict[str, torch.Tensor] | None = None
+        if held is not None:
+            trained = torch.ones(3**n_trits, dtype=torch.bool)
+            trained[held] = False
+            train = ternary_tensors(n_trits, trained.nonzero().squeeze(1))
+            evaluation = ternary_tensors(n_trits, held)
         else:
-            train, evaluation = ternary_tensors(n_trits), None
+            train = ternary_tensors(n_trits)
         super().__init__(train, batch_size=batch_size, drop_last=drop_last, eval_tensors=evaluation)
         self.n_trits = n_trits
         self.stratified = stratified
         self.val_fraction = val_fraction
+        self.split = split
+        self.subtree_depth = subtree_depth
+        #: The fraction of all 3^n operations held out (0.0 without a split).
+        self.held_out_fraction = 0.0 if held is None else len(held) / 3**n_trits
         self._repeats = self._level_repeats() if stratified else None
         self._rows: torch.Tensor | None = None
 
