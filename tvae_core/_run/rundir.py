@@ -38,6 +38,10 @@ class RunDir:
         self._unique = unique  # a name from the time: move to the next free one on creation
         self._created = False
         self._lock_fd: int | None = None
+        #: run.json's ``parent`` of a run branched from another (see ``tvae_core._run.branch``)
+        self.parent_info: dict[str, Any] | None = None
+        #: the parent's metrics.jsonl lines a branched run starts with (written at claim)
+        self.inherited_records: list[str] = []
         self._at(path)
 
     def _at(self, path: Path) -> None:
@@ -125,6 +129,8 @@ class RunDir:
                 f"run folder {self.path} already holds a run",
                 hint=f"pick another folder, or continue it with --resume {self.path}",
             )
+        if self.inherited_records and not self.metrics_file.exists():
+            write_text_atomic(self.metrics_file, "".join(r + "\n" for r in self.inherited_records))
 
     def release(self) -> None:
         """Give up the folder's lock (a run that ends; the process ending does it too)."""
@@ -156,6 +162,8 @@ class RunDir:
         write_text_atomic(self.config_file, yaml_text)
 
     def write_run_info(self, info: Mapping[str, Any]) -> None:
+        if self.parent_info is not None and "parent" not in info:
+            info = {**info, "parent": self.parent_info}
         write_json_atomic(self.run_file, info)
 
     def read_run_info(self) -> dict[str, Any] | None:

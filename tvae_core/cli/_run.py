@@ -62,6 +62,7 @@ def run(
         raise typer.Exit(_relaunch_with_torchrun(nproc))
     from tvae_core._config import apply_overrides, build_config, load_config
     from tvae_core._engine.trainer import Trainer
+    from tvae_core._run.branch import Branch, config_changes, is_latest
     from tvae_core._run.checkpoint import check_run_checkpoint, load_checkpoint
     from tvae_core._run.rundir import RunDir, find_latest_run, resolve_checkpoint
     from tvae_core._run.trust import drop_checkpoint_paths
@@ -72,6 +73,7 @@ def run(
     resume_path: Path | None = None
     resume_state = None
     run_path: Path | None = None
+    branch: Branch | None = None
     if resume is not None:
         if config is not None:
             raise UsageError(
@@ -97,6 +99,14 @@ def run(
             )
         cfg = build_config(apply_overrides(trusted, sets), source=str(resume_path))
         source = None
+        if run_path is not None:
+            # An earlier checkpoint, or other settings, make a new run: the original stays.
+            changes = config_changes(
+                build_config(trusted, source=str(resume_path)).to_dict(), cfg.to_dict()
+            )
+            earlier = not is_latest(resume_path, resume_state, run_path)
+            if changes or earlier:
+                branch = Branch(run_path, resume_path, resume_state["epoch"], changes, earlier)
     else:
         cfg, source = load_run_config(config, sets, pm)
     if print_config:
@@ -124,7 +134,22 @@ def run(
     is_main = int(os.environ.get("RANK", "0")) == 0
     run_dir = None
     if is_main:
-        if run_path is not None:
+        if branch is not None:
+            if branch.epoch >= cfg.epochs:
+                raise UsageError(
+                    f"{resume_path} is at epoch {branch.epoch} of {cfg.epochs}; nothing to train",
+                    hint=f"train longer with --set epochs={branch.epoch + max(1, cfg.epochs)}",
+                )
+            # with --resume last, --name named the run to go on from, not the branch
+            run_dir = branch.folder(out, name if resume != "last" else None)
+            get_logger("tvae.run").warning(
+                "starting a new run %s from %s: %s (%s is left as it is)",
+                run_dir.path,
+                resume_path,
+                branch.reason(),
+                run_path,
+            )
+        elif run_path is not None:
             run_dir = RunDir(run_path)
         else:
             run_dir = RunDir.create(out if out is not None else cfg.trainer.out_dir, name)
