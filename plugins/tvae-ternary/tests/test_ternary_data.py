@@ -138,7 +138,7 @@ def test_the_model_says_it_takes_the_batch_dict() -> None:
         model(torch.zeros(4, 3))
 
 
-@pytest.mark.parametrize(("depth", "held"), [(1, 2 / 3), (2, 5 / 9), (3, 14 / 27)])
+@pytest.mark.parametrize(("depth", "held"), [(2, 5 / 9), (3, 14 / 27), (4, 41 / 81)])
 def test_subtree_split_holds_out_whole_subtrees(depth: int, held: float) -> None:
     n = 5
     ds = _setup(
@@ -153,6 +153,10 @@ def test_subtree_split_holds_out_whole_subtrees(depth: int, held: float) -> None
     held_prefixes = set((val % prefixes).tolist())
     assert len(held_prefixes) == round(held * prefixes)
     assert not held_prefixes & set((train % prefixes).tolist())
+    # ... and every digit value of every position is still trained on (seen digits, unseen
+    # combinations).
+    for k in range(n):
+        assert set(((train // 3**k) % 3).tolist()) == {0, 1, 2}
     # Fixed by the split seed, not the run's.
     again = _setup(
         TernaryOpsDataset(n_trits=n, val_fraction=0.5, split="subtree", subtree_depth=depth), 7
@@ -180,15 +184,19 @@ def test_random_split_is_the_default_and_the_subtree_split_is_harder() -> None:
         ({"split": "prefix", "val_fraction": 0.5}, "split must be 'random' or 'subtree'"),
         (
             {"split": "subtree", "subtree_depth": 0, "val_fraction": 0.5},
-            r"subtree_depth must lie in 1\.\.n_trits=4",
+            r"subtree_depth must lie in 2\.\.n_trits=4",
         ),
         (
             {"split": "subtree", "subtree_depth": 5, "val_fraction": 0.5},
             "subtree_depth must lie in",
         ),
         (
-            {"split": "subtree", "subtree_depth": 1, "val_fraction": 0.9},
-            "holds out all 3 subtrees of depth 1",
+            {"split": "subtree", "subtree_depth": 1, "val_fraction": 0.5},
+            "a depth-1 subtree is a digit value never trained on",
+        ),
+        (
+            {"split": "subtree", "subtree_depth": 2, "val_fraction": 0.8},
+            "holds out 8 of the 9 subtrees of depth 2 and leaves some digit value untrained",
         ),
         ({"split": "subtree", "subtree_depth": 4, "val_fraction": 0.01}, "needs at least 3"),
     ],

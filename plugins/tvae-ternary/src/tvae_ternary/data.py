@@ -32,14 +32,20 @@ def held_out_operations(
     ``subtree_depth`` digits form one of ceil(val_fraction * 3^subtree_depth) prefixes (drawn
     with :data:`SPLIT_SEED`) are held out, so training never sees those low-digit
     combinations; the held-out fraction is that count over 3^subtree_depth (at
-    val_fraction 0.5: 5/9 at depth 2, 14/27 at depth 3, 41/81 at depth 4).
+    val_fraction 0.5: 5/9 at depth 2, 14/27 at depth 3, 41/81 at depth 4). The draw keeps
+    every digit value of every position in some trained prefix: a held-out operation is an
+    unseen combination of seen digits (a digit value never trained on cannot be decoded by
+    any model; so depth 1 is refused), redrawn until it does.
     """
     if split not in ("random", "subtree"):
         raise ValueError(f"split must be 'random' or 'subtree', got {split!r}")
     if isinstance(subtree_depth, bool) or not isinstance(subtree_depth, int):
         raise ValueError(f"subtree_depth must be an integer, got {subtree_depth!r}")
-    if split == "subtree" and not 1 <= subtree_depth <= n_trits:
-        raise ValueError(f"subtree_depth must lie in 1..n_trits={n_trits}, got {subtree_depth}")
+    if split == "subtree" and not 2 <= subtree_depth <= n_trits:
+        raise ValueError(
+            f"subtree_depth must lie in 2..n_trits={n_trits} (a depth-1 subtree is a digit value "
+            f"never trained on), got {subtree_depth}"
+        )
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
     if val_fraction == 0:
@@ -53,14 +59,14 @@ def held_out_operations(
         prefixes = 3**subtree_depth
         count = math.ceil(val_fraction * prefixes)
         n_val = count * 3 ** (n_trits - subtree_depth)
-        chosen = torch.randperm(prefixes, generator=gen)[:count]
-        held = torch.isin(torch.arange(size) % prefixes, chosen).nonzero().squeeze(1)
-        if count >= prefixes:
+        chosen = _held_out_prefixes(prefixes, count, subtree_depth, gen)
+        if chosen is None:
             raise ValueError(
-                f"val_fraction={val_fraction} with split='subtree' holds out all "
-                f"{prefixes} subtrees of depth {subtree_depth}: lower val_fraction or raise "
-                "subtree_depth"
+                f"val_fraction={val_fraction} with split='subtree' holds out {count} of the "
+                f"{prefixes} subtrees of depth {subtree_depth} and leaves some digit value "
+                "untrained: lower val_fraction or raise subtree_depth"
             )
+        held = torch.isin(torch.arange(size) % prefixes, chosen).nonzero().squeeze(1)
     if not 3 <= n_val <= size - 1:
         raise ValueError(
             f"val_fraction={val_fraction} of {size} operations leaves {n_val} for "
@@ -68,6 +74,21 @@ def held_out_operations(
         )
     assert held is not None
     return held.sort().values
+
+
+def _held_out_prefixes(
+    prefixes: int, count: int, depth: int, gen: torch.Generator
+) -> torch.Tensor | None:
+    """``count`` of the ``prefixes`` low-digit prefixes, the rest holding every digit value."""
+    if prefixes - count < 3:
+        return None
+    powers = 3 ** torch.arange(depth)
+    for _ in range(1000):
+        perm = torch.randperm(prefixes, generator=gen)
+        kept = torch.div(perm[count:, None], powers, rounding_mode="floor") % 3  # (kept, depth)
+        if all(len(kept[:, k].unique()) == 3 for k in range(depth)):
+            return perm[:count]
+    return None
 
 
 def ternary_tensors(n_trits: int, rows: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
