@@ -217,3 +217,62 @@ def test_padic_ranking_closest_comparisons_on_log_distances() -> None:
     assert float(strict(_outputs(z), batch)) > 0.0
     with pytest.raises(ValueError, match="closest"):
         PadicRanking(closest=-1)
+
+
+def test_padic_ranking_closest_draws_only_depths_the_batch_can_compare() -> None:
+    """An anchor compares depth k only where the batch holds rows at depths k and k - 1."""
+    n = 5
+    # Anchor 0 with partners at depths 4 (81), 3 (27) and 0 (1, 2): depth 4 and 1 have no
+    # (k, k - 1) pair; only k = 4 (81 vs 27) is usable; a repeat of 0 is no partner.
+    index = torch.tensor([0, 81, 27, 1, 0])
+    batch = {"index": index, "x": torch.zeros(5, n)}
+    term = PadicRanking(closest=6)
+    torch.manual_seed(0)
+    p, q, ok, k = term._closest_pairs(index, n)
+    assert bool(ok[:, 0].all()) and bool((k[:, 0] == 4).all())
+    assert bool((p[:, 0] == 1).all()) and bool((q[:, 0] == 2).all())
+    assert float(term(_outputs(torch.zeros(5, 3, dtype=torch.float64) + 0.1), batch)) >= 0.0
+
+
+def test_padic_ranking_balanced_is_the_mean_of_per_depth_means() -> None:
+    """Balanced: every depth present weighs alike, however many comparisons it has."""
+    n = 4
+    batch = ternary_tensors(n)
+    gen = torch.Generator().manual_seed(3)
+    z = expmap0(0.3 * torch.randn(81, 4, generator=gen, dtype=torch.float64))
+    kwargs = {"margin": 0.2, "triplets_per_anchor": 2, "closest": 2, "log_distance": True}
+    plain = PadicRanking(**kwargs)  # type: ignore[arg-type]
+    balanced = PadicRanking(balanced=True, **kwargs)  # type: ignore[arg-type]
+    torch.manual_seed(5)
+    got = float(balanced(_outputs(z), batch))
+    # Recompute with the same draws: the hinges of the plain term grouped by depth.
+    torch.manual_seed(5)
+    captured: dict[str, torch.Tensor] = {}
+    original = torch.nn.functional.relu
+
+    def spy(x: torch.Tensor) -> torch.Tensor:
+        captured["gap"] = x
+        return original(x)
+
+    torch.nn.functional.relu = spy  # type: ignore[assignment]
+    try:
+        plain_value = float(plain(_outputs(z), batch))
+    finally:
+        torch.nn.functional.relu = original  # type: ignore[assignment]
+    assert plain_value > 0.0
+    hinge = captured["gap"].clamp_min(0.0)
+    # Redraw the comparisons to learn each one's depth and validity.
+    torch.manual_seed(5)
+    size = 81
+    rows = torch.arange(size)
+    pq = (rows + torch.randint(1, size, (2, 2, size))) % size
+    v = valuation_table(n)[(batch["index"][pq] - batch["index"]).abs()]
+    depth = torch.maximum(v[0], v[1]).flatten()
+    valid = (v[0] != v[1]).flatten()
+    _, _, cok, cdepth = plain._closest_pairs(batch["index"], n)
+    depth = torch.cat([depth, cdepth.flatten()])
+    valid = torch.cat([valid, cok.flatten()])
+    h = hinge.flatten()
+    means = [h[valid & (depth == d)].mean() for d in depth[valid].unique()]
+    assert got == pytest.approx(float(torch.stack(means).mean()), rel=1e-9)
+    assert got != pytest.approx(plain_value, rel=1e-3)

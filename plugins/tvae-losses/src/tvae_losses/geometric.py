@@ -53,6 +53,22 @@ class _PadicTerm:
         return self._base
 
 
+def _mean_per_group(
+    values: torch.Tensor, weight: torch.Tensor, group: torch.Tensor
+) -> torch.Tensor:
+    """The mean over the groups present (weight > 0) of each group's weighted mean value.
+
+    Groups are valuations or depths in 0..MAX_VALUATION: two scatters, no host round trip.
+    """
+    group = group.long().clamp(0, MAX_VALUATION)
+    sums = torch.zeros(MAX_VALUATION + 1, dtype=values.dtype, device=values.device)
+    counts = torch.zeros_like(sums)
+    sums = sums.index_add(0, group, values * weight)
+    counts = counts.index_add(0, group, weight)
+    present = (counts > 0).to(values.dtype)
+    return (sums / counts.clamp_min(1e-12)).sum() / present.sum().clamp_min(1.0)
+
+
 class PadicRanking(_PadicTerm):
     """Triplet margin loss ordering hyperbolic distances by the 3-adic distance.
 
@@ -69,12 +85,16 @@ class PadicRanking(_PadicTerm):
         ratio: the scale ratio used by ``relative_margin``.
         points: which output to embed: the posterior mean "z_mean" or the sample "z".
         closest: add this many closest comparisons per anchor: a depth k drawn uniformly
-            from 1 to the deepest partner the batch holds for it, p a row sharing exactly k
-            low digits with it and q one sharing exactly k - 1 (the comparisons the
-            depth-balanced metric makes), so that every depth is compared (random pairs almost
-            always differ in the lowest digits); 0 disables them.
+            among the depths the batch holds a comparison for (p a row sharing exactly k
+            low digits with it and q one sharing exactly k - 1: the comparisons the
+            depth-balanced metric makes), so that every depth the batch holds is compared
+            (random pairs almost always differ in the lowest digits; the dataset's tree
+            batches hold every depth); 0 disables them.
         log_distance: compare log distances (a gap of ``margin`` in log d_c, which is scale
             free: every depth's comparisons count alike) instead of distances.
+        balanced: weight every depth alike: the mean over the depths present of each
+            depth's mean hinge (a comparison's depth is the larger valuation of its pair),
+            instead of one mean over all comparisons, which the shallow depths decide.
         base: the prime p of the p-adic distance; None (the default) takes the dataset's:
             its batches' ``base`` column, else 3.
     """
@@ -88,6 +108,7 @@ class PadicRanking(_PadicTerm):
         points: PointKey = "z_mean",
         closest: int = 0,
         log_distance: bool = False,
+        balanced: bool = False,
         base: int | None = None,
     ) -> None:
         if margin < 0:
@@ -104,6 +125,7 @@ class PadicRanking(_PadicTerm):
         self.points = points
         self.closest = closest
         self.log_distance = log_distance
+        self.balanced = balanced
         self.base = base
         self._base: int | None = None
         self.requires = frozenset({f"outputs.{points}", "batch.index", "batch.x"})
@@ -116,18 +138,24 @@ class PadicRanking(_PadicTerm):
         """(closest, B) rows p and q at depths k and k - 1 of each anchor, valid, and k."""
         size = index.numel()
         v = valuation_table(n, index.device, base)[(index.unsqueeze(1) - index.unsqueeze(0)).abs()]
-        eye = torch.eye(size, dtype=torch.bool, device=index.device)
-        v = v.masked_fill(eye, -1)
-        deepest = v.max(dim=1).values.clamp_min(1)
+        # The anchor itself and repeats of its operation (tree batches may repeat a row) are
+        # no partners: marked -1, they land in the extra last column of `held`.
+        v = v.masked_fill(index.unsqueeze(1) == index.unsqueeze(0), -1)
+        # held[r, k]: the batch holds a row sharing exactly k low digits with row r.
+        held = torch.zeros(size, n + 2, dtype=torch.bool, device=index.device)
+        held = held.scatter(1, torch.where(v < 0, n + 1, v), True)[:, : n + 1]
+        # Depths k in 1..n with a comparison (k against k - 1) in the batch.
+        usable = held[:, 1:] & held[:, :-1]
         ps, qs, oks, ks = [], [], [], []
         for _ in range(self.closest):
-            k = (torch.rand(size, device=index.device) * deepest).long() + 1
+            pick = torch.where(usable, torch.rand(usable.shape, device=index.device), -1.0)
+            k = pick.argmax(dim=1) + 1
             noise = torch.rand(size, size, device=index.device)
             p_mask = v == k.unsqueeze(1)
             q_mask = v == (k - 1).unsqueeze(1)
             ps.append(torch.where(p_mask, noise, -1.0).argmax(dim=1))
             qs.append(torch.where(q_mask, noise, -1.0).argmax(dim=1))
-            oks.append(p_mask.any(dim=1) & q_mask.any(dim=1))
+            oks.append(usable.any(dim=1))
             ks.append(k)
         return torch.stack(ps), torch.stack(qs), torch.stack(oks), torch.stack(ks)
 
@@ -167,7 +195,9 @@ class PadicRanking(_PadicTerm):
             gap = gap + self.margin
         hinge = F.relu(gap)
         weight = valid.to(z.dtype)
-        return (hinge * weight).sum() / weight.sum().clamp_min(1.0)
+        if not self.balanced:
+            return (hinge * weight).sum() / weight.sum().clamp_min(1.0)
+        return _mean_per_group(hinge.flatten(), weight.flatten(), depth.flatten())
 
 
 class Radial:
@@ -218,14 +248,8 @@ class Radial:
             err = (rho - target).pow(2)
         if not self.balanced:
             return err.mean()
-        # The mean over levels of each level's mean error: one scatter, no host round trip.
-        v = v.long().clamp(max=MAX_VALUATION)
-        sums = torch.zeros(MAX_VALUATION + 1, dtype=err.dtype, device=err.device)
-        counts = torch.zeros_like(sums)
-        sums = sums.index_add(0, v, err)
-        counts = counts.index_add(0, v, torch.ones_like(err))
-        present = (counts > 0).to(err.dtype)
-        return (sums / counts.clamp_min(1.0)).sum() / present.sum().clamp_min(1.0)
+        # The mean over levels of each level's mean error.
+        return _mean_per_group(err, torch.ones_like(err), v)
 
 
 class Geodesic(_PadicTerm):

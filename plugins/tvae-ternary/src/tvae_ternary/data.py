@@ -16,6 +16,7 @@ from typing import Any, Literal
 import torch
 
 from tvae_core import TensorDataset
+from tvae_ternary.sampling import tree_order
 from tvae_ternary.space import all_trits, check_n_trits, level_sizes, valuation_table
 
 #: Seed of the train/validation split: fixed, so every run of a config evaluates the same rows.
@@ -120,6 +121,12 @@ class TernaryOpsDataset(TensorDataset):
             says). See :func:`held_out_operations`.
         subtree_depth: digits of the held-out prefixes when ``split`` is "subtree" (1..n).
         drop_last: drop the last, smaller training batch of an epoch.
+        sampling: "uniform" shuffles the rows (each row once per epoch); "tree" builds every
+            batch from ``level_rows`` rows of each valuation level plus groups of an anchor and
+            two partners sharing exactly k and k - 1 of its low digits (k uniform in 1..n-1),
+            so each step compares every depth of the tree and places every level
+            (:mod:`tvae_ternary.sampling`); an epoch has as many steps as a uniform one.
+        level_rows: rows of each valuation level per batch when ``sampling`` is "tree".
     """
 
     def __init__(
@@ -131,8 +138,18 @@ class TernaryOpsDataset(TensorDataset):
         drop_last: bool = False,
         split: Literal["random", "subtree"] = "random",
         subtree_depth: int = 2,
+        sampling: Literal["uniform", "tree"] = "uniform",
+        level_rows: int = 2,
     ) -> None:
         check_n_trits(n_trits)
+        if sampling not in ("uniform", "tree"):
+            raise ValueError(f"sampling must be 'uniform' or 'tree', got {sampling!r}")
+        if sampling == "tree" and stratified:
+            raise ValueError(
+                "stratified and sampling='tree' both choose the batch rows: set one of them"
+            )
+        if level_rows < 0:
+            raise ValueError(f"level_rows must be >= 0, got {level_rows}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if not 0.0 <= val_fraction < 1.0:
@@ -149,6 +166,8 @@ class TernaryOpsDataset(TensorDataset):
         super().__init__(train, batch_size=batch_size, drop_last=drop_last, eval_tensors=evaluation)
         self.n_trits = n_trits
         self.stratified = stratified
+        self.sampling = sampling
+        self.level_rows = level_rows
         self.val_fraction = val_fraction
         self.split = split
         self.subtree_depth = subtree_depth
@@ -168,6 +187,8 @@ class TernaryOpsDataset(TensorDataset):
     def rows_per_epoch(self) -> int:
         """Training rows drawn per epoch (more than the rows held when stratified)."""
         rows = len(next(iter(self.tensors.values())))
+        if self.sampling == "tree":
+            return -(-rows // self.batch_size) * self.batch_size
         return rows if self._repeats is None else int(self._repeats.sum())
 
     def __len__(self) -> int:
@@ -179,7 +200,11 @@ class TernaryOpsDataset(TensorDataset):
         i = int(i)
         if not -n <= i < n:
             raise IndexError(f"row {i} out of range for a dataset of {n} rows")
-        if self._repeats is not None:
+        if self.sampling == "tree":
+            if self._rows is None:
+                self._rows = self.epoch_order(0)
+            i = int(self._rows[i])
+        elif self._repeats is not None:
             if self._rows is None:
                 self._rows = torch.repeat_interleave(
                     torch.arange(len(self._repeats)), self._repeats.cpu()
@@ -189,6 +214,18 @@ class TernaryOpsDataset(TensorDataset):
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """Row order of ``epoch``: a seeded permutation, with repeated rows when stratified."""
+        if self.sampling == "tree":
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            t = {k: v.cpu() for k, v in self.tensors.items()}
+            return tree_order(
+                t["index"],
+                t["valuation"],
+                self.n_trits,
+                steps=len(self) // self.batch_size,
+                batch_size=self.batch_size,
+                level_rows=self.level_rows,
+                gen=gen,
+            )
         order = super().epoch_order(epoch)
         if self._repeats is None:
             return order

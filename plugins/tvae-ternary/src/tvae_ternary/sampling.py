@@ -1,0 +1,119 @@
+"""Tree-structured batches: every depth of the 3-adic tree and every valuation level in each step.
+
+A uniformly shuffled batch of 512 rows out of 19,683 (n = 9) almost never holds two operations
+that share 6 or more low digits, nor the one or two operations of valuation 8 and 9, so the
+geometric losses never see the comparisons the level- and depth-balanced metrics make. A tree
+batch is built instead from
+
+- ``level_rows`` rows of every valuation level the training rows hold (drawn at random inside
+  the level), so every level's radius is trained in every step, and
+- groups ``(a, p, q)``: an anchor ``a`` from a seeded permutation of the training rows, a depth
+  ``k`` drawn uniformly from 1..n-1, ``p`` a training row sharing exactly ``k`` low digits with
+  ``a`` and ``q`` one sharing exactly ``k - 1``: the closest comparison the tree has at depth
+  ``k``, the one ``depth_triplet_accuracy`` measures.
+
+Only training rows are drawn (never a held-out one). Rows sharing the low ``k`` digits of an
+operation are one contiguous block once the operations are sorted by their digit-reversed index,
+so each partner is one ``searchsorted`` and one uniform draw, vectorised over the epoch.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["reversed_key", "tree_order"]
+
+
+def reversed_key(index: torch.Tensor, n_trits: int) -> torch.Tensor:
+    """The index with its n base-3 digits reversed (digit 0 becomes the most significant)."""
+    key = torch.zeros_like(index)
+    rest = index.clone()
+    for _ in range(n_trits):
+        key = key * 3 + rest % 3
+        rest = rest // 3
+    return key
+
+
+def _partners(
+    keys: torch.Tensor,
+    anchor_keys: torch.Tensor,
+    depth: torch.Tensor,
+    n_trits: int,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """Positions (in ``keys``) of a row sharing exactly ``depth`` low digits with each anchor.
+
+    Where no training row does, a uniformly random position is returned instead.
+    """
+    size = len(keys)
+    span = torch.pow(torch.tensor(3), n_trits - depth)  # keys sharing `depth` digits: one block
+    span_in = torch.pow(torch.tensor(3), (n_trits - depth - 1).clamp_min(0))
+    lo = torch.searchsorted(keys, anchor_keys // span * span)
+    hi = torch.searchsorted(keys, anchor_keys // span * span + span)
+    lo_in = torch.searchsorted(keys, anchor_keys // span_in * span_in)
+    hi_in = torch.searchsorted(keys, anchor_keys // span_in * span_in + span_in)
+    inner = hi_in - lo_in  # rows sharing depth + 1 digits or more (the anchor's own subtree)
+    choices = (hi - lo) - inner
+    u = torch.rand(len(anchor_keys), generator=gen, dtype=torch.float64)
+    pos = lo + (u * choices.clamp_min(1)).long()
+    pos = torch.where(pos >= lo_in, pos + inner, pos)
+    fallback = (u * size).long()
+    return torch.where(choices > 0, pos, fallback).clamp(max=size - 1)
+
+
+def tree_order(
+    index: torch.Tensor,
+    valuation: torch.Tensor,
+    n_trits: int,
+    *,
+    steps: int,
+    batch_size: int,
+    level_rows: int,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """Row positions of one epoch of tree batches: ``steps`` blocks of ``batch_size`` rows.
+
+    Args:
+        index: the training rows' operation indices (any order).
+        valuation: their valuations.
+        n_trits: digits per operation.
+        steps: batches in the epoch.
+        batch_size: rows per batch.
+        level_rows: rows of each valuation level per batch (levels absent from the training
+            rows are skipped).
+        gen: the epoch's generator (seeded by the run and the epoch).
+
+    Returns:
+        A (steps * batch_size,) long tensor of positions into ``index``.
+    """
+    rows = len(index)
+    keys, by_key = torch.sort(reversed_key(index, n_trits))
+
+    # Level rows: per batch, `level_rows` random rows of each present level.
+    levels = [torch.nonzero(valuation == v).flatten() for v in range(n_trits + 1)]
+    levels = [members for members in levels if len(members)]
+    per_level = min(level_rows, max(batch_size // (3 * max(len(levels), 1)), 0))
+    level_block = torch.empty(steps, 0, dtype=torch.long)
+    if per_level:
+        picks = [
+            members[torch.randint(len(members), (steps, per_level), generator=gen)]
+            for members in levels
+        ]
+        level_block = torch.cat(picks, dim=1)
+
+    # Groups (a, p, q): anchors from a seeded permutation, partners at depths k and k - 1.
+    groups = (batch_size - level_block.shape[1]) // 3
+    fill = batch_size - level_block.shape[1] - 3 * groups
+    total = steps * groups
+    perm = torch.randperm(rows, generator=gen)
+    anchors = perm.repeat(-(-total // rows))[:total] if total else perm[:0]
+    anchor_keys = reversed_key(index[anchors], n_trits)
+    if n_trits >= 2:
+        depth = torch.randint(1, n_trits, (total,), generator=gen)
+    else:
+        depth = torch.ones(total, dtype=torch.long)
+    p = by_key[_partners(keys, anchor_keys, depth, n_trits, gen)]
+    q = by_key[_partners(keys, anchor_keys, depth - 1, n_trits, gen)]
+    group_block = torch.stack([anchors, p, q], dim=1).reshape(steps, 3 * groups)
+    filler = torch.randint(rows, (steps, fill), generator=gen)
+    return torch.cat([level_block, group_block, filler], dim=1).reshape(-1)
