@@ -40,11 +40,19 @@ def current_umask() -> int:
     return mask
 
 
-def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None], *, what: str = "") -> Path:
+def write_atomic(
+    path: str | Path,
+    write: Callable[[IO[bytes]], None],
+    *,
+    what: str = "",
+    around_rename: tuple[Callable[[Path, Path], Any], Callable[[Path, Any], None]] | None = None,
+) -> Path:
     """Replace ``path`` with what ``write(binary_file)`` writes, atomically.
 
     ``what`` names the kind of file in the error (``checkpoint``); an OSError becomes a
-    one-line :class:`TrainingError` naming the file.
+    one-line :class:`TrainingError` naming the file. ``around_rename = (before, after)``:
+    ``before(target, temp_file)`` runs once the temp file is complete, before the rename,
+    and ``after(target, what_before_returned)`` once it is done (a checkpoint's hash record).
     """
     target = Path(path)
     label = f"{what} " if what else ""
@@ -61,6 +69,7 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None], *, what: 
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        token = around_rename[0](target, tmp) if around_rename is not None else None
         os.replace(tmp, target)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -72,6 +81,8 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None], *, what: 
             ) from None
         raise
     _fsync_dir(target.parent)
+    if around_rename is not None:
+        around_rename[1](target, token)
     # Temp files of writes a crash (SIGKILL, power loss) cut short; only this process writes here.
     for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
         with contextlib.suppress(OSError):

@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import torch
 
 from tvae_core._errors import CheckpointError
+from tvae_core._run import integrity
 from tvae_core._run.atomic import write_atomic
 from tvae_core._run.rundir import resolve_checkpoint
 
@@ -33,7 +34,14 @@ def save_checkpoint(obj: Mapping[str, Any], path: str | Path) -> Path:
     A reader sees either the previous file or the complete new one, never a partial write;
     if writing fails (disk full, permissions), the previous file is left as it was.
     """
-    return write_atomic(path, lambda fh: _save(dict(obj), fh), what="checkpoint")
+    target = Path(path)
+    record = (integrity.record_pending, integrity.record_done)
+    return write_atomic(
+        target,
+        lambda fh: _save(dict(obj), fh),
+        what="checkpoint",
+        around_rename=record if integrity.records(target) else None,
+    )
 
 
 def _save(obj: dict[str, Any], fh: Any) -> None:
@@ -59,6 +67,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     ``path`` is a checkpoint file or a run folder (its ``checkpoints/last.pt``).
     """
     p = resolve_checkpoint(path).path
+    integrity.check_archive(p)  # every record's CRC, before torch reads any
+    integrity.verify_recorded(p)  # the hash the run recorded when it wrote the file
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # protocol notes from the safe unpickler
