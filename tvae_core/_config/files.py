@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from tvae_core._config.limits import MAX_DEPTH, check_plain_data, load_yaml, read_config_bytes
 from tvae_core._config.overrides import apply_overrides, blame_overrides
 from tvae_core._config.schema import PluginsConfig, RunConfig, TrainerConfig
 from tvae_core._config.seedshape import map_seed_shape
@@ -43,31 +44,42 @@ def default_config() -> RunConfig:
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML or TOML file into a mapping, with one-line errors."""
+    """Parse a YAML or TOML file into a mapping, with one-line errors.
+
+    The file must be a regular file of at most 1 MiB, and what it holds is bounded in
+    aliases, depth and expanded size (:mod:`tvae_core._config.limits`).
+    """
     p = Path(path)
     if not p.exists():
         raise ConfigError("no such config file", source=str(p))
-    if p.is_dir():
-        raise ConfigError("is a directory, not a config file", source=str(p))
+    raw = read_config_bytes(p)
     try:
-        text = p.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the file ({exc})", source=str(p)) from None
-    if p.suffix.lower() == ".toml":
-        import tomllib
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"cannot read the file (not UTF-8 text: byte {exc.start})", source=str(p)
+        ) from None
+    try:
+        if p.suffix.lower() == ".toml":
+            import tomllib
 
-        try:
-            data: Any = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"invalid TOML: {exc}", source=str(p)) from None
-    else:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ConfigError(f"invalid YAML{where}: {problem}", source=str(p)) from None
+            try:
+                data: Any = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"invalid TOML: {exc}", source=str(p)) from None
+        else:
+            try:
+                data = load_yaml(text)
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+                raise ConfigError(f"invalid YAML{where}: {problem}", source=str(p)) from None
+    except RecursionError:
+        raise ConfigError(f"nested more than {MAX_DEPTH} levels deep", source=str(p)) from None
+    except ConfigError as exc:
+        raise exc.locate(source=str(p)) from None
+    check_plain_data(data, source=str(p))
     if data is None:
         raise ConfigError(
             "the file is empty",
@@ -112,6 +124,7 @@ def build_config(
     With ``merge_default`` the sections ``data`` leaves out come from the default run, as
     for a config file.
     """
+    check_plain_data(data, source=source)  # a checkpoint's config is plain data of any size
     if merge_default:
         data = merge_with_default(data)
     try:

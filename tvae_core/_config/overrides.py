@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from tvae_core._config.limits import load_yaml
 from tvae_core._errors import ConfigError, TvaeError
 
 E = TypeVar("E", bound=TvaeError)
@@ -49,9 +50,13 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
         if not sep or not key.strip():
             raise ConfigError("expected KEY.PATH=VALUE", where=f"--set {item!r}")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
+        except RecursionError:
+            raise ConfigError("the value is nested too deeply", where=f"--set {key}") from None
+        except ConfigError as exc:
+            raise exc.locate(f"--set {key}") from None
         parts = _split_path(key.strip())
         node: Any = out
         for depth, part in enumerate(parts):

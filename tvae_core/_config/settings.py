@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from tvae_core._config.limits import short_repr
 from tvae_core._errors import SettingsError
 
 _ARG_LINE = re.compile(r"^\s{2,}(\*{0,2}\w+)(?:\s*\([^)]*\))?\s*:\s*(.*)$")
@@ -140,9 +141,7 @@ def _describe(
     if etype == "missing":
         return path, "required setting is missing"
     found = err.get("input")
-    found_s = repr(found)
-    if len(found_s) > 60:
-        found_s = found_s[:57] + "..."
+    found_s = short_repr(found)  # bounded work: the value may be anything a file holds
     more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
     return path, f"{err.get('msg', 'invalid value')}, found {found_s}{more}"
 

@@ -26,6 +26,8 @@ from tvae_core._run.rundir import resolve_checkpoint
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("epoch", "model_state_dict", "optimizer_state_dict", "config")
+#: At most this many values in a checkpoint besides its config (tensors count one each).
+MAX_STATE_NODES = 2_000_000
 
 
 def save_checkpoint(obj: Mapping[str, Any], path: str | Path) -> Path:
@@ -118,6 +120,7 @@ def check_run_checkpoint(ckpt: Mapping[str, Any], path: str | Path) -> None:
                 f"not a tvae run checkpoint: {key} holds a {type(value).__name__}",
                 source=str(path),
             )
+    _check_bounded(ckpt, path)
     if ckpt["epoch"] < 0 or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor)
         for k, v in ckpt["model_state_dict"].items()
@@ -126,6 +129,24 @@ def check_run_checkpoint(ckpt: Mapping[str, Any], path: str | Path) -> None:
             "not a tvae run checkpoint: a negative epoch or weights that are not tensors",
             source=str(path),
         )
+
+
+def _check_bounded(ckpt: Mapping[str, Any], path: str | Path) -> None:
+    """A checkpoint's plain data is bounded before anything walks, copies or formats it: its
+    config as a config file's is, the rest (callback states, records) more loosely."""
+    from tvae_core._config.limits import check_plain_data
+    from tvae_core._errors import ConfigError
+
+    try:
+        check_plain_data(ckpt["config"], what="the checkpoint's config")
+        check_plain_data(
+            {k: v for k, v in ckpt.items() if k != "config"},
+            max_nodes=MAX_STATE_NODES,
+            max_depth=64,
+            what="the checkpoint",
+        )
+    except ConfigError as exc:
+        raise CheckpointError(exc.message, source=str(path)) from None
 
 
 def load_model_state(model: torch.nn.Module, state: Mapping[str, Any], path: str | Path) -> None:
