@@ -25,6 +25,7 @@ PAGES = [
     "guide/domain.md",
     "plugins/writing.md",
     "plugins/testing.md",
+    "plugins/datasets.md",
 ]
 PYTHON = [b for page in PAGES for b in blocks(page, "python") if not b.snippets]
 SNIPPETS = [b for page in PAGES for b in blocks(page) if b.snippets]
