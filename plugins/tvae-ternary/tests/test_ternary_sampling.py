@@ -87,3 +87,23 @@ def test_tree_dataset_indexes_like_its_first_epoch() -> None:
 def test_bad_sampling_settings(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TernaryOpsDataset(n_trits=4, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "tree"])
+def test_min_steps_draws_the_rows_again_until_the_epoch_has_its_steps(sampling: str) -> None:
+    ds = _setup(TernaryOpsDataset(n_trits=3, batch_size=16, sampling=sampling, min_steps=5))  # type: ignore[arg-type]
+    batches = list(ds.train_batches(2))
+    assert len(batches) == ds.num_train_batches() == 5
+    assert all(len(b["index"]) == 16 for b in batches)
+    rows = torch.cat([b["index"] for b in batches])
+    assert set(rows.tolist()) <= set(range(27))
+    if sampling == "uniform":
+        # Whole passes: every operation twice in the first 54 rows, each pass its own order.
+        assert sorted(rows[:27].tolist()) == list(range(27)) == sorted(rows[27:54].tolist())
+        assert not torch.equal(rows[:27], rows[27:54])
+    # One pass already holds enough steps: min_steps changes nothing.
+    plain = _setup(TernaryOpsDataset(n_trits=5, batch_size=16, sampling=sampling))  # type: ignore[arg-type]
+    floor = _setup(TernaryOpsDataset(n_trits=5, batch_size=16, sampling=sampling, min_steps=3))  # type: ignore[arg-type]
+    assert torch.equal(plain.epoch_order(1), floor.epoch_order(1))
+    with pytest.raises(ValueError, match="min_steps must be an integer >= 1"):
+        TernaryOpsDataset(n_trits=3, min_steps=0)

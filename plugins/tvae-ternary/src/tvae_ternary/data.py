@@ -127,6 +127,10 @@ class TernaryOpsDataset(TensorDataset):
             so each step compares every depth of the tree and places every level
             (:mod:`tvae_ternary.sampling`); an epoch has as many steps as a uniform one.
         level_rows: rows of each valuation level per batch when ``sampling`` is "tree".
+        min_steps: an epoch has at least this many training steps: at small n the rows are
+            drawn again (each pass a fresh shuffle) until it does, so a recipe counted in
+            epochs trains as many steps at every n (the default config sets 39, the steps of
+            n = 9 at batch 512); 1 keeps one pass over the rows.
     """
 
     def __init__(
@@ -140,6 +144,7 @@ class TernaryOpsDataset(TensorDataset):
         subtree_depth: int = 2,
         sampling: Literal["uniform", "tree"] = "uniform",
         level_rows: int = 2,
+        min_steps: int = 1,
     ) -> None:
         check_n_trits(n_trits)
         if sampling not in ("uniform", "tree"):
@@ -148,6 +153,8 @@ class TernaryOpsDataset(TensorDataset):
             raise ValueError(
                 "stratified and sampling='tree' both choose the batch rows: set one of them"
             )
+        if isinstance(min_steps, bool) or not isinstance(min_steps, int) or min_steps < 1:
+            raise ValueError(f"min_steps must be an integer >= 1, got {min_steps!r}")
         if level_rows < 0:
             raise ValueError(f"level_rows must be >= 0, got {level_rows}")
         if batch_size < 1:
@@ -168,6 +175,7 @@ class TernaryOpsDataset(TensorDataset):
         self.stratified = stratified
         self.sampling = sampling
         self.level_rows = level_rows
+        self.min_steps = min_steps
         self.val_fraction = val_fraction
         self.split = split
         self.subtree_depth = subtree_depth
@@ -185,7 +193,14 @@ class TernaryOpsDataset(TensorDataset):
 
     @property
     def rows_per_epoch(self) -> int:
-        """Training rows drawn per epoch (more than the rows held when stratified)."""
+        """Training rows drawn per epoch (more than the rows held when stratified, tree
+        batches fill the last batch, and ``min_steps`` sets a floor)."""
+        rows = self._rows_per_pass()
+        if -(-rows // self.batch_size) >= self.min_steps:
+            return rows
+        return self.min_steps * self.batch_size
+
+    def _rows_per_pass(self) -> int:
         rows = len(next(iter(self.tensors.values())))
         if self.sampling == "tree":
             return -(-rows // self.batch_size) * self.batch_size
@@ -213,7 +228,7 @@ class TernaryOpsDataset(TensorDataset):
         return {k: v[i] for k, v in self.tensors.items()}
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
-        """Row order of ``epoch``: a seeded permutation, with repeated rows when stratified."""
+        """Row order of ``epoch``: seeded permutations, with repeated rows when stratified."""
         if self.sampling == "tree":
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             t = {k: v.cpu() for k, v in self.tensors.items()}
@@ -226,7 +241,18 @@ class TernaryOpsDataset(TensorDataset):
                 level_rows=self.level_rows,
                 gen=gen,
             )
-        order = super().epoch_order(epoch)
+        # Passes over the rows until the epoch's length, each its own shuffle from the epoch's
+        # seeded generator (the first is the permutation the core's TensorDataset draws).
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        size, total = self._rows_per_pass(), len(self)
+        passes: list[torch.Tensor] = []
+        while sum(len(p) for p in passes) < total:
+            perm = torch.randperm(size, generator=gen) if self.shuffle else torch.arange(size)
+            passes.append(self._pass_order(perm))
+        return torch.cat(passes)[:total]
+
+    def _pass_order(self, order: torch.Tensor) -> torch.Tensor:
+        """One pass's row order from a permutation of the pass (stratified rows repeat)."""
         if self._repeats is None:
             return order
         rows = torch.repeat_interleave(torch.arange(len(self._repeats)), self._repeats.cpu())
