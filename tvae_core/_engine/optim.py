@@ -1,13 +1,95 @@
-"""Factories of the built-in optimizers and learning-rate schedules."""
+"""Factories of the built-in optimizers and learning-rate schedules.
+
+The optimizers are torch's own (``torch.optim.Adam``, ``AdamW``, ``SGD``), in subclasses
+that differ in one thing: outside ``torch.compile`` they do not import ``torch._dynamo``.
+torch's ``Optimizer`` wraps ``add_param_group`` (called by the constructor), ``zero_grad``,
+``state_dict``, ``load_state_dict`` and ``step`` in decorators whose first call imports
+``torch._dynamo`` (0.5-2.5 s on a 2-core CPU, about as long as ``import torch``) only to
+tell the compiler to leave them alone. The subclasses call the functions under those
+decorators when nothing is being compiled (``torch.compiler.is_compiling()``), and torch's
+decorated methods when something is; the steps, states and hooks are torch's, bit for bit
+(``tests/core/test_optim_no_dynamo.py``). Should a torch release wrap them otherwise, the
+subclasses call torch's methods as they are (correct, only slower to start).
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
+
+#: torch's wrappers whose first call imports torch._dynamo: (file, function) of their code.
+_DYNAMO_WRAPPERS = frozenset(
+    {
+        ("_compile.py", "inner"),  # torch._disable_dynamo
+        ("optimizer.py", "_use_grad"),  # _use_grad_for_differentiable (step)
+        ("optimizer.py", "wrapper"),  # profile_hook_step (torch re-adds it to our step)
+    }
+)
+
+
+def _unwrapped(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func`` without the torch wrappers of :data:`_DYNAMO_WRAPPERS` around it."""
+    while True:
+        code = getattr(func, "__code__", None)
+        inner = getattr(func, "__wrapped__", None)
+        if code is None or inner is None:
+            return func
+        if (os.path.basename(code.co_filename), code.co_name) not in _DYNAMO_WRAPPERS:
+            return func
+        func = inner
+
+
+class _EagerStart(torch.optim.Optimizer):
+    """A torch optimizer that does not import ``torch._dynamo`` outside ``torch.compile``."""
+
+    def _eager(self, name: str, *args: Any) -> Any:
+        method = getattr(super(), name)
+        if torch.compiler.is_compiling():
+            return method(*args)
+        return _unwrapped(method.__func__)(self, *args)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        self._eager("add_param_group", param_group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self._eager("zero_grad", set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = self._eager("state_dict")
+        return out
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._eager("load_state_dict", state_dict)
+
+    def step(self, closure: Callable[[], float] | None = None) -> Any:
+        method = super().step
+        raw = _unwrapped(method.__func__)  # type: ignore[attr-defined]
+        if torch.compiler.is_compiling() or raw is method.__func__:  # type: ignore[attr-defined]
+            return method(closure)
+        # what torch's _use_grad does around the step, but the compiler's graph break
+        previous = torch.is_grad_enabled()
+        try:
+            torch.set_grad_enabled(self.defaults["differentiable"])
+            return raw(self, closure)
+        finally:
+            torch.set_grad_enabled(previous)
+
+
+class Adam(_EagerStart, torch.optim.Adam):
+    """``torch.optim.Adam`` that starts without importing ``torch._dynamo``."""
+
+
+class AdamW(_EagerStart, torch.optim.AdamW):
+    """``torch.optim.AdamW`` that starts without importing ``torch._dynamo``."""
+
+
+class SGD(_EagerStart, torch.optim.SGD):
+    """``torch.optim.SGD`` that starts without importing ``torch._dynamo``."""
 
 
 def _fused_ok(params: list[Any]) -> bool | None:
@@ -43,9 +125,7 @@ def adam(
     params = list(params)
     if fused is None:
         fused = _fused_ok(params)
-    return torch.optim.Adam(
-        params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused
-    )
+    return Adam(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused)
 
 
 def adamw(
@@ -68,9 +148,7 @@ def adamw(
     params = list(params)
     if fused is None:
         fused = _fused_ok(params)
-    return torch.optim.AdamW(
-        params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused
-    )
+    return AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused)
 
 
 def sgd(
@@ -88,9 +166,7 @@ def sgd(
         nesterov: use Nesterov momentum.
         weight_decay: L2 penalty added to the gradient.
     """
-    return torch.optim.SGD(
-        params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay
-    )
+    return SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
 
 
 def constant(optimizer: torch.optim.Optimizer) -> LRScheduler:
