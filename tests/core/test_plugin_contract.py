@@ -28,6 +28,7 @@ from tvae_core import (
     TrainingError,
     build_config,
     hookimpl,
+    save_checkpoint,
 )
 from tvae_core.cli import main
 from tvae_core.testing import check_component, conformance_problems, run_tiny, tiny_trainer
@@ -496,7 +497,7 @@ def test_a_resume_names_what_changed_since_the_checkpoint(
     tiny_trainer({"epochs": 1}, run_dir=run).fit()
     ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     ckpt["plugins"]["tiny"] = "0.0.9"
-    torch.save(ckpt, run / "checkpoints" / "last.pt")
+    save_checkpoint(ckpt, run / "checkpoints" / "last.pt")  # as a run writes it (its hash too)
     with caplog.at_level("WARNING", logger="tvae"):
         tiny_trainer({"epochs": 2}, run_dir=run, resume_from=run).fit()
     assert "plugin 'tiny' was 0.0.9 and is now None" in caplog.text

@@ -91,10 +91,13 @@ def test_a_rerun_reuses_finished_runs_and_resumes_unfinished_ones(
     # As if the second run had been killed after its second epoch: no summary, last.pt at 2.
     import torch
 
+    from tvae_core import save_checkpoint
+
     killed = tmp_path / "out" / "lr-s1"
     (killed / "summary.json").unlink()
     state = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)
-    torch.save({**state, "epoch": 2}, killed / "checkpoints" / "last.pt")
+    # written as a run writes it (checkpoints/SHA256SUMS records its hash)
+    save_checkpoint({**state, "epoch": 2}, killed / "checkpoints" / "last.pt")
     code, _, err = cli(capsys, "sweep", str(sweep), "--out", "out", *TOY)
     assert code == 0, err
     assert "lr-s0: completed (reused)" in err and "lr-s1: completed (" in err

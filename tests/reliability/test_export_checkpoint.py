@@ -98,3 +98,17 @@ def test_a_checkpoint_that_names_nothing_is_one_line(
     assert code == 2
     assert says in one_line(err)
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_an_out_path_that_cannot_be_written_is_one_line(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], commands: None
+) -> None:
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "adir").mkdir()
+    for out, says in (("adir", "Is a directory"), ("afile/x.npz", "cannot write")):
+        code, _, err = _export(capsys, str(run), "-o", str(tmp_path / out))
+        assert code == 2
+        line = one_line(err)
+        assert "export --out: cannot write" in line and says in line
+    code, _, err = _export(capsys, str(run), "-o", str(tmp_path / "new/sub/x.npz"))
+    assert code == 0, err  # missing folders are made

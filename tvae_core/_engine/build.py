@@ -253,6 +253,17 @@ def check_required_keys(parts: RunParts, config: RunConfig) -> None:
         model.train()
         try:
             outputs = model(probe)
+        except TvaeError:
+            raise
+        except Exception as exc:  # a model that cannot read its dataset's batches
+            planned = parts.planned.get("model")
+            raise PluginError(
+                f"raised {describe(exc)} on a first batch of dataset {config.data.name!r}",
+                where="model",
+                component=planned.component.label if planned else f"model {config.model.name!r}",
+                plugin=planned.component.origin if planned else None,
+                hint="do the model's settings fit the data's (see --set)?",
+            ) from None
         finally:
             model.train(was_training)
     if not isinstance(outputs, Mapping):

@@ -7,11 +7,12 @@ optimizer, are a :class:`tvae_core.CheckpointError`, never a silent partial load
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -19,7 +20,7 @@ from tvae_core._config.schema import RunConfig
 from tvae_core._engine.build import RunParts
 from tvae_core._engine.environment import rng_state, set_rng_state
 from tvae_core._engine.records import BestMetrics
-from tvae_core._errors import CheckpointError, TrainingError
+from tvae_core._errors import CheckpointError, TrainingError, describe
 from tvae_core._plugins.interfaces import CallbackList
 from tvae_core._run.checkpoint import (
     FORMAT_VERSION,
@@ -135,20 +136,28 @@ def restore(
 ) -> None:
     """Restore what :func:`capture` saved, strictly; then tell the callbacks."""
     check_run_checkpoint(ckpt, path)
+    check_state_types(ckpt, path, parts)
     check_optimizer_state(parts.optimizer, ckpt["optimizer_state_dict"], path)
     load_model_state(parts.model, ckpt["model_state_dict"], path)
     try:
         parts.optimizer.load_state_dict(ckpt["optimizer_state_dict"])
         if parts.scheduler is not None and ckpt.get("scheduler_state_dict") is not None:
             parts.scheduler.load_state_dict(ckpt["scheduler_state_dict"])
-    except (ValueError, KeyError, RuntimeError) as exc:
+    except (ValueError, KeyError, RuntimeError, TypeError, AttributeError, IndexError) as exc:
         raise CheckpointError(
-            f"the optimizer or scheduler state does not fit: {exc}", source=str(path)
+            f"the optimizer or scheduler state does not fit: {describe(exc, 200)}",
+            source=str(path),
         ) from None
     parts.losses.load_state_dict({"weights": ckpt.get("loss_weights", {})})
     callbacks.load_state_dict(ckpt.get("callbacks", {}))
     if "rng" in ckpt:
-        set_rng_state(ckpt["rng"])
+        try:
+            set_rng_state(ckpt["rng"])
+        except (ValueError, KeyError, RuntimeError, TypeError, AttributeError, IndexError) as exc:
+            raise CheckpointError(
+                f"the checkpoint's rng state cannot be restored ({describe(exc, 200)})",
+                source=str(path),
+            ) from None
     counters.epoch = int(ckpt["epoch"])
     counters.global_step = int(ckpt.get("global_step", 0))
     # Keys declared to have no best (a ceiling) keep none, whatever an older version saved.
@@ -159,6 +168,62 @@ def restore(
     }
     counters.best_checkpoint = _best_checkpoint(ckpt.get("best_checkpoint"))
     callbacks.on_load_checkpoint(ckpt)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_state_types(ckpt: Mapping[str, Any], path: str | Path, parts: RunParts) -> None:
+    """Refuse run state of the wrong shape (a hand-edited or foreign checkpoint) in one line,
+    before any of it is loaded: rng, best, loss weights, scheduler and callback states."""
+
+    def refuse(what: str) -> NoReturn:
+        raise CheckpointError(
+            f"not a tvae run checkpoint: {what}",
+            hint="was it edited by hand, or written by something else?",
+            source=str(path),
+        )
+
+    rng = ckpt.get("rng")
+    if "rng" in ckpt:
+        if not isinstance(rng, Mapping) or not isinstance(rng.get("torch"), torch.Tensor):
+            refuse("rng must map 'torch' to a byte tensor")
+        py = rng.get("python") if isinstance(rng, Mapping) else None
+        if not (
+            isinstance(py, (list, tuple)) and len(py) == 3 and isinstance(py[1], (list, tuple))
+        ):
+            refuse("rng's 'python' state must be [version, [ints], gauss]")
+    for key in ("best", "best_epoch"):
+        value = ckpt.get(key, {})
+        if not isinstance(value, Mapping) or not all(
+            isinstance(k, str) and _is_number(v) for k, v in value.items()
+        ):
+            refuse(f"{key} must map metric names to numbers")
+    weights = ckpt.get("loss_weights", {})
+    if not isinstance(weights, Mapping) or not all(
+        isinstance(k, str) and _is_number(v) and math.isfinite(v) and v >= 0
+        for k, v in weights.items()
+    ):
+        refuse("loss_weights must map loss terms to finite numbers >= 0")
+    states = ckpt.get("callbacks", {})
+    if not isinstance(states, Mapping) or not all(
+        isinstance(k, str) and (v is None or isinstance(v, Mapping)) for k, v in states.items()
+    ):
+        refuse("callbacks must map each callback to a mapping of its state")
+    saved = ckpt.get("scheduler_state_dict")
+    if parts.scheduler is not None and saved is not None:
+        if not isinstance(saved, Mapping):
+            refuse(f"scheduler_state_dict holds a {type(saved).__name__}, not a mapping")
+        for key, own in parts.scheduler.state_dict().items():
+            value = saved.get(key, own)
+            if (_is_number(own) and _is_number(value)) or own is None or value is None:
+                continue
+            if type(value) is not type(own):
+                refuse(
+                    f"the scheduler's {key!r} holds a {type(value).__name__}, "
+                    f"not a {type(own).__name__}"
+                )
 
 
 def _best_checkpoint(saved: Any) -> dict[str, Any] | None:

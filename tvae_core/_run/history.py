@@ -19,6 +19,8 @@ from tvae_core._errors import UsageError
 
 #: How deep ``find_runs`` looks for run folders below the directory it is given.
 MAX_DEPTH = 4
+#: The largest config.yaml read back (as tvae_core._config.limits bounds config files).
+MAX_CONFIG_BYTES = 256 << 10
 #: Folders of a run that never hold another run.
 _NOT_RUNS = {"checkpoints", "tensorboard", "__pycache__", ".git"}
 
@@ -35,8 +37,10 @@ def _read_config(path: Path) -> dict[str, Any]:
     import yaml
 
     try:
+        if not path.is_file() or path.stat().st_size > MAX_CONFIG_BYTES:
+            return {}  # a run's own config.yaml is a few KiB; anything else is not read
         data = yaml.safe_load(path.read_text("utf-8"))
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -71,7 +75,7 @@ def find_runs(directory: str | Path) -> list[Path]:
 def _last_epoch(metrics_file: Path) -> int | None:
     """Epochs recorded in ``metrics.jsonl`` (for a run without a summary yet)."""
     try:
-        lines = metrics_file.read_text("utf-8").splitlines()
+        lines = metrics_file.read_text("utf-8", errors="replace").splitlines()
     except OSError:
         return None
     for line in reversed(lines):
@@ -79,8 +83,9 @@ def _last_epoch(metrics_file: Path) -> int | None:
             record = json.loads(line)
         except ValueError:
             continue
-        if isinstance(record, dict) and "epoch" in record:
-            return int(record["epoch"])  # 1-based: the epochs completed
+        epoch = record.get("epoch") if isinstance(record, dict) else None
+        if isinstance(epoch, int) and not isinstance(epoch, bool):
+            return epoch  # 1-based: the epochs completed
     return 0
 
 
@@ -196,6 +201,7 @@ def compare_runs(paths: Sequence[str | Path]) -> dict[str, Any]:
     """Config differences and final metrics of several runs, side by side."""
     # Here, not at the top: the config package brings pydantic, which listing runs never needs.
     from tvae_core._config.flatten import flatten_config
+    from tvae_core._config.limits import check_plain_data
 
     if len(paths) < 2:
         raise UsageError("give at least two run folders", where="tvae runs compare")
@@ -206,7 +212,9 @@ def compare_runs(paths: Sequence[str | Path]) -> dict[str, Any]:
         if not is_run_folder(p):
             raise UsageError("not a run folder (it has no run.json)", source=str(p))
         records.append(read_run(p))
-        flats.append(flatten_config(_read_config(p / "config.yaml")))
+        config = _read_config(p / "config.yaml")
+        check_plain_data(config, source=str(p / "config.yaml"))  # aliases expand in flattening
+        flats.append(flatten_config(config))
     keys: list[str] = []
     for flat in flats:
         keys += [k for k in flat if k not in keys]

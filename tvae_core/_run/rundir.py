@@ -190,13 +190,24 @@ class RunDir:
         """
         if not self.metrics_file.exists():
             return
+        if not self.metrics_file.is_file():
+            raise UsageError(
+                f"{self.metrics_file} is not a file",
+                hint="move it away; the run rewrites its records there",
+            )
+        try:
+            raw = self.metrics_file.read_bytes()
+        except OSError as exc:
+            raise TrainingError(f"cannot read {self.metrics_file}: {exc.strerror or exc}") from None
         keep = []
-        for line in self.metrics_file.read_text("utf-8").splitlines():
+        for data in raw.splitlines():
             try:
+                line = data.decode("utf-8")
                 record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a crash
-            if isinstance(record, dict) and int(record.get("epoch", 0)) <= before_epoch:
+            except ValueError:  # a line cut short by a crash, or damaged: dropped
+                continue
+            epoch = record.get("epoch") if isinstance(record, dict) else None
+            if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch <= before_epoch:
                 keep.append(line)
         write_text_atomic(self.metrics_file, "".join(k + "\n" for k in keep))
 

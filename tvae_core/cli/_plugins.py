@@ -95,6 +95,16 @@ def new_plugin(
     directory: Path = typer.Option(Path("."), "--dir", help="Where to create the project folder."),
 ) -> None:
     """Create a ready-to-install plugin package with an example loss, callback and tests."""
+    from tvae_core._errors import UsageError
     from tvae_core._tools.scaffold import create_plugin, next_steps
 
-    typer.echo(next_steps(create_plugin(name, directory)))
+    try:
+        project = create_plugin(name, directory)
+    except OSError as exc:  # a folder that cannot be written (/proc, read-only, a file)
+        where = exc.filename or directory
+        raise UsageError(
+            f"cannot create the plugin's files: {where}: {exc.strerror or exc}",
+            where="new-plugin",
+            hint="pick a --dir you can write to",
+        ) from None
+    typer.echo(next_steps(project))

@@ -109,9 +109,16 @@ def export_run(
     if curvature is not None:
         arrays["curvature"] = np.asarray(float(curvature.reshape(-1)[0]))
     target = Path(out) if out is not None else _default_target(Path(source))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("wb") as fh:  # savez appends .npz to a name; a file object keeps the name
-        np.savez(fh, **arrays)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as fh:  # savez appends .npz to a name; a file object keeps it
+            np.savez(fh, **arrays)
+    except OSError as exc:  # --out a folder, below a file, or where nothing may be written
+        raise UsageError(
+            f"cannot write {target}: {exc.strerror or exc}",
+            where="export --out",
+            hint="give a file path in a folder you can write to",
+        ) from None
     return Exported(target, ckpt_path, trainer.epoch, size, int(trained.sum()))
 
 
