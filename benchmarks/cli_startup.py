@@ -5,7 +5,10 @@ median wall time of several runs, once with its output piped (plain columns) and
 pseudo-terminal (rich's table), as a person at a terminal sees it. The import check runs
 the same command in-process and reads ``sys.modules`` afterwards.
 
-    python benchmarks/cli_startup.py [--quick] [--extra-plugins N]
+    python benchmarks/cli_startup.py [--quick] [--extra-plugins N] [--load N]
+
+``--load N`` keeps N busy-looping processes running while it times (a loaded machine: N
+equal to the core count leaves each command about half a core).
 
 ``--extra-plugins N`` installs N more plugins beside the real ones for the timed commands: a
 folder on ``PYTHONPATH`` with N distributions, each with a plugin module registering three
@@ -27,7 +30,7 @@ import _bench
 from _bench import Row
 
 NAME = "cli"
-COMMANDS = (["--help"], ["list"], ["plugins"])
+COMMANDS = (["--help"], ["config"], ["list"], ["plugins"])
 HEAVY = ("torch", "geoopt", "matplotlib", "tensorboard", "numpy")
 
 _PROBE = """
@@ -146,7 +149,6 @@ def _fake_plugins(n: int, site: str) -> None:
 def run(args: argparse.Namespace) -> list[Row]:
     import tempfile
 
-    rows: list[Row] = []
     _compile_sources()
     extra = getattr(args, "extra_plugins", 0)
     site = tempfile.mkdtemp(prefix="tvae-bench-site-")
@@ -154,6 +156,19 @@ def run(args: argparse.Namespace) -> list[Row]:
         _fake_plugins(extra, site)
         os.environ["PYTHONPATH"] = os.pathsep.join([site, os.environ.get("PYTHONPATH", "")])
     label = f", {extra} extra plugins" if extra else ""
+    load = getattr(args, "load", 0)
+    label += f", {load} busy processes" if load else ""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load)]
+    try:
+        return _timed(args, label)
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+
+
+def _timed(args: argparse.Namespace, label: str) -> list[Row]:
+    rows: list[Row] = []
     repeats = 3 if args.quick else 11
     for cmd, where in [(c, w) for c in COMMANDS for w in ("piped", "terminal")]:
         times = []
@@ -191,5 +206,6 @@ def run(args: argparse.Namespace) -> list[Row]:
 if __name__ == "__main__":
     parser = _bench.parser(__doc__ or NAME)
     parser.add_argument("--extra-plugins", type=int, default=0, help="install N more plugins")
+    parser.add_argument("--load", type=int, default=0, help="N busy processes while timing")
     cli_args = parser.parse_args()
     _bench.emit(run(cli_args), cli_args.json)

@@ -109,9 +109,12 @@ def config_cmd(
         sys.stdout.write(json.dumps(config_schema(manager(plugin)), indent=2) + "\n")
         return
     if name is None:
-        from tvae_core._config import default_config_text
+        # the shipped file as it is, read without importing the config schema (pydantic):
+        # the same text as tvae_core._config.default_config_text(), 0.2-0.4 s sooner
+        from importlib import resources
 
-        sys.stdout.write(default_config_text())
+        resource = resources.files("tvae_core").joinpath("default_config.yaml")
+        sys.stdout.write(resource.read_text("utf-8"))
         return
     text = preset_or_error(manager(plugin), name).text()
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
