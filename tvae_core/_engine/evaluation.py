@@ -5,6 +5,12 @@ mode, no gradient, no autocast: metrics rank radii and distances, which bf16/fp1
 would tie). One pass per step count is kept, so a callback's ``evaluate()`` after
 validation costs nothing.
 
+Validation computes the loss terms it logs (``val/<term>``, and ``val/loss`` their weighted
+sum) in the same pass, except a term that declares ``train_only = True``: such a term (a
+regulariser the metrics already measure, such as ``padic_ranking`` beside the triplet
+metrics) is neither computed nor logged, and ``val/loss`` is the sum of the others.
+``evaluate()`` computes no loss term at all.
+
 Evaluation draws its random numbers (a sampled loss term or metric) from its own stream,
 seeded with the run's seed at every validation (and every uncached ``evaluate``): its values are a function of the weights (``tvae
 evaluate`` reproduces a run's ``val/*`` from its checkpoint), and the training stream does
@@ -47,9 +53,25 @@ class Evaluator:
         self.device = device if device is not None else torch.device("cpu")
         self._cache: tuple[int, Tensors, Tensors] | None = None
 
-    def _pass(self, step: int) -> tuple[Tensors, Tensors, dict[str, torch.Tensor]]:
-        """Outputs and batch over the whole eval set, and the eval set's mean loss terms."""
-        model, losses = self.parts.model, self.parts.losses
+    def _validated_losses(self) -> Any:
+        """The run's loss registry without its ``train_only`` terms (itself if it has none)."""
+        losses = self.parts.losses
+        skipped = [n for n in losses.names() if getattr(losses.get(n), "train_only", False)]
+        if not skipped:
+            return losses
+        kept = type(losses)()
+        for name in losses.names():
+            if name not in skipped:
+                kept.add(name, losses.get(name), losses.weight(name))
+        return kept
+
+    def _pass(
+        self, step: int, with_losses: bool = True
+    ) -> tuple[Tensors, Tensors, dict[str, torch.Tensor]]:
+        """Outputs and batch over the whole eval set, and the eval set's mean loss terms
+        (none without ``with_losses``; ``train_only`` terms never)."""
+        model = self.parts.model
+        losses = self._validated_losses() if with_losses else None
         was_training = model.training
         model.eval()
         outs: dict[str, list[torch.Tensor]] = {}
@@ -60,12 +82,13 @@ class Evaluator:
             with torch.no_grad():
                 for batch in self.parts.dataset.eval_batches():
                     outputs = model(batch)
-                    result = losses.compose(outputs, batch)
                     n = len(next(iter(batch.values())))
                     count += n
-                    for name, term in result.terms.items():
-                        sums[name] = sums.get(name, 0) + term.value.detach().float() * n
-                    sums["loss"] = sums.get("loss", 0) + result.total.detach().float() * n
+                    if losses is not None:
+                        result = losses.compose(outputs, batch)
+                        for name, term in result.terms.items():
+                            sums[name] = sums.get(name, 0) + term.value.detach().float() * n
+                        sums["loss"] = sums.get("loss", 0) + result.total.detach().float() * n
                     for k, v in outputs.items():
                         if isinstance(v, torch.Tensor) and v.dim() > 0 and len(v) == n:
                             outs.setdefault(k, []).append(v.detach())
@@ -95,7 +118,7 @@ class Evaluator:
         if self._cache is not None and self._cache[0] == step:
             return self._cache[1], self._cache[2]
         with self._own_stream():
-            outputs, batch, _ = self._pass(step)
+            outputs, batch, _ = self._pass(step, with_losses=False)
         return outputs, batch
 
     def validate(self, step: int) -> dict[str, float]:

@@ -131,6 +131,10 @@ class PadicRanking(_PadicTerm):
         self.requires = frozenset({f"outputs.{points}", "batch.index", "batch.x"})
 
     name = "padic_ranking"
+    #: Validation skips it (no ``val/padic_ranking``; ``val/loss`` sums the other terms): its
+    #: sampled comparisons are what the exact triplet metrics measure, at 2/3 of the cost of
+    #: a validation (issue 16, item 3).
+    train_only = True
 
     def _closest_pairs(
         self, index: torch.Tensor, n: int, base: int = 3
