@@ -222,7 +222,9 @@ def build_run(
     check_log_keys(config)
     losses = LossRegistry()
     for i, entry in enumerate(config.losses):
-        losses.add(entry.term, build(planned[f"losses[{i}]"], owners=owners), entry.weight)
+        slot = planned[f"losses[{i}]"]
+        owner = (slot.where, slot.component.label, slot.component.origin)
+        losses.add(entry.term, build(slot, owners=owners), entry.weight, owner=owner)
     config.bind_loss_registry(losses)
     metrics = {
         entry.term: build(planned[f"metrics[{i}]"], owners=owners)

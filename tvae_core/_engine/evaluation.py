@@ -20,6 +20,7 @@ not depend on how often the run validates.
 from __future__ import annotations
 
 import contextlib
+import numbers
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -158,7 +159,27 @@ class Evaluator:
                         hint="rename the key, or give the entry another name",
                     )
                 owners[key] = f"metric {name!r}"
-                logs[key] = float(v)
+                logs[key] = _metric_value(v, key, self.parts.component_of("metrics", name))
             if isinstance(value, Mapping):
                 self.best.learn(name, [k for k, _ in pairs])
         return logs
+
+
+def _metric_value(value: Any, key: str, planned: Any) -> float:
+    """A metric's value as a float; anything but a number or a one-element tensor is an error
+    naming the metric and its plugin."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+        return float(value)
+    if isinstance(value, numbers.Real):  # int, float, numpy scalars
+        return float(value)
+    if isinstance(value, torch.Tensor):
+        what = f"a tensor of shape {list(value.shape)}"
+    else:
+        what = "None" if value is None else f"a {type(value).__name__}"
+    raise TrainingError(
+        f"returned {what} for {key!r}",
+        where=planned.where,
+        component=planned.component.label,
+        plugin=planned.component.origin,
+        hint="a metric returns a number, a one-element tensor, or a dict of them",
+    )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
-from tvae_core._errors import ConfigError
+from tvae_core._errors import ConfigError, TrainingError
 
 LossFn = Callable[[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]], torch.Tensor]
 
@@ -44,15 +44,29 @@ class LossRegistry:
     def __init__(self) -> None:
         self._losses: dict[str, LossFn] = {}
         self._weights: dict[str, float] = {}
+        self._owners: dict[str, tuple[str, str, str | None]] = {}
 
-    def add(self, name: str, loss: LossFn, weight: float = 1.0) -> None:
-        """Add a term; names are unique within a registry."""
+    def add(
+        self,
+        name: str,
+        loss: LossFn,
+        weight: float = 1.0,
+        *,
+        owner: tuple[str, str, str | None] | None = None,
+    ) -> None:
+        """Add a term; names are unique within a registry.
+
+        ``owner`` (config slot, component label, plugin) names the term in an error about
+        what it returns; without it the term's name does.
+        """
         if name in self._losses:
             raise ConfigError(
                 f"loss {name!r} is added twice", hint="give each loss term its own name"
             )
         self._losses[name] = loss
         self._weights[name] = float(weight)
+        if owner is not None:
+            self._owners[name] = owner
 
     register = add
 
@@ -106,6 +120,10 @@ class LossRegistry:
         total: torch.Tensor | None = None
         for name, loss in self._losses.items():
             value = loss(outputs, batch)
+            if not (
+                isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point()
+            ):
+                self._bad_return(name, value)
             weight = self._weights[name]
             terms[name] = LossTerm(value, weight)
             if weight != 0.0:
@@ -115,6 +133,22 @@ class LossRegistry:
             ref = next(iter(outputs.values()), None)
             total = torch.zeros((), device=ref.device if ref is not None else None)
         return LossResult(total, terms)
+
+    def _bad_return(self, name: str, value: Any) -> NoReturn:
+        if isinstance(value, torch.Tensor):
+            what = f"a {value.dtype} tensor of shape {list(value.shape)}"
+        elif isinstance(value, (int, float)):
+            what = f"a {type(value).__name__} (a plain number has no gradient)"
+        else:
+            what = "None" if value is None else f"a {type(value).__name__}"
+        where, component, plugin = self._owners.get(name, (None, f"loss term {name!r}", None))
+        raise TrainingError(
+            f"returned {what}",
+            where=where,
+            component=component,
+            plugin=plugin,
+            hint="a loss returns a one-element floating-point tensor (e.g. a mean)",
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"weights": dict(self._weights)}
