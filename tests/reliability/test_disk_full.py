@@ -155,3 +155,55 @@ def test_a_failed_run_file_write_leaves_no_temp_file(
         atomic.write_text_atomic(target, '{"status": "completed"}')
     assert target.read_text() == "{}"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+class _FullAfter:
+    """A file that takes ``room`` bytes, then fails as a full disk does (ENOSPC)."""
+
+    def __init__(self, fh: Any, room: int) -> None:
+        self.fh, self.room = fh, room
+
+    def write(self, data: bytes) -> int:
+        if len(data) > self.room:
+            self.fh.write(bytes(data[: self.room]))
+            self.room = 0
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return int(self.fh.write(data))
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def test_torchs_own_writer_failing_on_a_full_disk_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch's C++ writer turns the ENOSPC into ``RuntimeError: [enforce fail at
+    inline_container.cc]`` (issue 12, item 17): still one line, the previous file intact."""
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        real_save(obj, _FullAfter(f, 300) if calls["n"] == 3 else f, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.torch, "save", save)
+    code, err = _run(capsys)
+    assert code == 1
+    line = one_line(err)
+    assert "cannot write checkpoint" in line and "No space left on device" in line
+    assert "the previous checkpoint there is intact" in line
+    assert load_checkpoint(Path("out/r/checkpoints/last.pt"))["epoch"] == 2
+    assert not list(Path("out/r/checkpoints").glob(".*.tmp"))
+
+
+def test_torchs_writer_failing_without_a_reason_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+        f.write(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    monkeypatch.setattr(checkpoint.torch, "save", save)
+    with pytest.raises(Exception, match="torch could not write the file") as info:
+        checkpoint.save_checkpoint({"epoch": 1}, Path("x.pt"))
+    assert type(info.value).__name__ == "TrainingError"
+    assert not Path("x.pt").exists()

@@ -59,8 +59,28 @@ def _save(obj: dict[str, Any], fh: Any) -> None:
         while cause is not None:
             if isinstance(cause, KeyboardInterrupt):
                 raise cause from None
+            if isinstance(cause, OSError):  # a full disk under torch's C++ writer
+                raise cause from None
             cause = cause.__cause__ or cause.__context__
+        if isinstance(exc, RuntimeError) and "inline_container" in str(exc):
+            # torch's writer failed without saying why: say what the disk says
+            raise _write_failure(fh, exc) from None
         raise
+
+
+def _write_failure(fh: Any, exc: RuntimeError) -> OSError:
+    import errno
+    import os
+
+    try:
+        info = os.fstatvfs(fh.fileno())
+        full = info.f_bavail * info.f_frsize < (1 << 20)
+    except (OSError, AttributeError, ValueError):
+        full = False
+    if full:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    first = str(exc).strip().splitlines()[0][:160]
+    return OSError(errno.EIO, f"torch could not write the file ({first})")
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
