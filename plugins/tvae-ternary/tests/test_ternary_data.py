@@ -205,3 +205,14 @@ def test_bad_split_settings_are_one_line_errors(kwargs: dict[str, object], messa
     with pytest.raises(ValueError, match=message) as info:
         TernaryOpsDataset(n_trits=4, **kwargs)  # type: ignore[arg-type]
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "tree"])
+def test_no_batch_of_an_epoch_holds_a_held_out_operation(sampling: str) -> None:
+    ds = TernaryOpsDataset(
+        n_trits=5, batch_size=32, val_fraction=0.5, split="subtree", sampling=sampling
+    )
+    ds = _setup(ds)
+    held = set(ds.eval_tensors["index"].tolist())
+    seen = {i for b in ds.train_batches(0) for i in b["index"].tolist()}
+    assert seen and not seen & held
