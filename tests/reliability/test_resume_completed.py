@@ -71,3 +71,24 @@ def test_a_run_killed_after_its_last_checkpoint_is_finished_on_resume(
     assert code == 0, err
     assert json.loads(out)["status"] == "completed"
     assert json.loads((tmp_path / "out/r/summary.json").read_text())["epochs"] == 2
+
+
+def test_wall_time_adds_up_across_resumes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from tvae_core import save_checkpoint
+    from tvae_core._run.checkpoint import load_checkpoint
+
+    config = write_config(tmp_path / "c.yaml", toy_config(epochs=2))
+    code, _, err = cli(capsys, *PLUGINS, "run", str(config), "--out", "out", "--name", "r")
+    assert code == 0, err
+    last = tmp_path / "out/r/checkpoints/last.pt"
+    state = load_checkpoint(last)
+    first = json.loads((tmp_path / "out/r/summary.json").read_text())["wall_s"]
+    assert 0 < state["wall_s"] <= first  # the checkpoint counts the time up to it
+    save_checkpoint({**state, "wall_s": 1000.0}, last)  # as if the first process took 1000 s
+    code, _, err = cli(capsys, *PLUGINS, "run", "--resume", "out/r", "--set", "epochs=3")
+    assert code == 0, err
+    total = json.loads((tmp_path / "out/r/summary.json").read_text())["wall_s"]
+    assert 1000 < total < 1000 + 60
+    assert load_checkpoint(last)["wall_s"] > 1000

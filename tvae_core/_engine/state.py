@@ -28,6 +28,7 @@ from tvae_core._run.checkpoint import (
     check_run_checkpoint,
     load_model_state,
 )
+from tvae_core._run.rundir import monotonic
 from tvae_core._version import __version__
 
 
@@ -41,6 +42,15 @@ class Counters:
     last_logs: dict[str, float] = field(default_factory=dict)
     #: ``{"epoch": E, "metrics": {...}}`` of the epoch ``best.pt`` was last saved at.
     best_checkpoint: dict[str, Any] | None = None
+    #: Seconds of training before this process (the earlier ones of a resumed run).
+    wall_before: float = 0.0
+    #: When this process started training (``perf_counter``), None before it does.
+    started: float | None = None
+
+    def wall_s(self) -> float:
+        """Seconds of training so far, across resumes."""
+        here = monotonic() - self.started if self.started is not None else 0.0
+        return self.wall_before + here
 
 
 def capture(
@@ -66,6 +76,7 @@ def capture(
         "best": dict(counters.best.value),
         "best_epoch": dict(counters.best.epoch),
         "best_checkpoint": counters.best_checkpoint,
+        "wall_s": counters.wall_s(),
         "config": config.to_dict(),
         "plugins": dict(plugin_versions),
         "tvae_version": __version__,
@@ -167,6 +178,8 @@ def restore(
         k: v for k, v in ckpt.get("best_epoch", {}).items() if k not in constants
     }
     counters.best_checkpoint = _best_checkpoint(ckpt.get("best_checkpoint"))
+    wall = ckpt.get("wall_s", 0.0)
+    counters.wall_before = float(wall) if _is_number(wall) and 0 <= wall < 1e12 else 0.0
     callbacks.on_load_checkpoint(ckpt)
 
 

@@ -240,6 +240,7 @@ class Trainer:
         """Train until ``epochs``, a stop request, an interrupt or a fault; write the summary."""
         start = self._start = monotonic()
         self.setup()
+        self.counters.started = start  # wall time adds up across resumes (Counters.wall_s)
         cfg, cbs = self.config, self.callbacks
         if self.resume_from is not None:
             state = self.resume_state
@@ -426,7 +427,7 @@ class Trainer:
             status=status,
             stop_reason=reason,
             epochs=self.epoch,
-            wall_s=monotonic() - start,
+            wall_s=self.counters.wall_before + monotonic() - start,
             final=dict(self.last_logs),
             best=self.best,
             best_epoch=self.best_epoch,
