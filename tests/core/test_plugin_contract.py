@@ -397,7 +397,7 @@ def test_plugin_commands_run_and_fail_in_one_line(capsys: pytest.CaptureFixture[
 def test_no_plugin_takes_a_commands_name_from_another(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("tvae_ternary")
     code, out, _ = cli(capsys, "plot", "--help")
-    assert code == 0 and "Draw the latent Poincaré disk" in out  # tvae-ternary's, installed first
+    assert code == 0 and "Draw a run's latent disk" in out  # tvae-ternary's, installed first
     _, out, _ = cli(capsys, "plugins", "--json")
     hello = next(i for i in json.loads(out) if i["name"] == "tvae-hello")
     assert hello["commands"] == ["hello"]
