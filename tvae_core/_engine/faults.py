@@ -59,15 +59,26 @@ class Owners:
 def component_fault(
     exc: BaseException, owners: Owners, epoch: int, step: int, checkpoint: Path | None
 ) -> TrainingError | None:
-    """One line naming the component whose code raised ``exc`` (None: no component did)."""
-    if not isinstance(exc, Exception) or isinstance(exc, TvaeError):
+    """One line naming the component whose code raised ``exc`` (None: no component did).
+
+    A ``sys.exit()`` in a component during training is a fault too (its exit code would
+    end the command as if the run had gone well): blamed on the component, or on no one.
+    """
+    exiting = isinstance(exc, SystemExit)
+    if not (isinstance(exc, Exception) or exiting) or isinstance(exc, TvaeError):
         return None
+    what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else None
     who = owners.blame(exc)
     if who is None:
-        return None
+        if what is None:
+            return None
+        return TrainingError(
+            f"a plugin {what} during training at epoch {epoch + 1}, step {step}",
+            hint=_last_good(checkpoint),
+        )
     where, component, plugin = who
     return TrainingError(
-        f"raised {describe(exc)} at epoch {epoch + 1}, step {step}",
+        f"{what or 'raised ' + describe(exc)} at epoch {epoch + 1}, step {step}",
         where=where,
         component=component,
         plugin=plugin,

@@ -16,6 +16,7 @@ takes that entry point's name, distribution and version.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -244,7 +245,9 @@ class PluginManager:
             return
         self._trace(f"import plugin {name!r} from {module}")
         try:
-            obj = loader()
+            # a plugin that prints at import must not break --json output: its text goes to stderr
+            with contextlib.redirect_stdout(sys.stderr):
+                obj = loader()
         except BaseException as exc:  # a plugin's import must never take the host down
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -376,9 +379,14 @@ class PluginManager:
             self._trace(f"call {hook_name} of plugin {info.name!r}")
             kwargs = {arg: register for arg in impl.argnames}
             try:
-                impl.function(**kwargs)
+                with contextlib.redirect_stdout(sys.stderr):
+                    impl.function(**kwargs)
             except PluginError:
                 raise
+            except SystemExit as exc:  # it must not end the host's command (tvae list, ...)
+                raise PluginError(
+                    f"{hook_name} called sys.exit({exc.code!r})", code="hook-raised"
+                ) from None
             except Exception as exc:
                 raise PluginError(
                     f"{hook_name} raised {describe(exc)}", code="hook-raised"

@@ -8,6 +8,7 @@ rendered here, once, as one line, with its exit code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -146,8 +147,12 @@ def plugin_command_specs(pm: Any) -> tuple[list[Any], dict[str, Any]]:
         for info, hook in pm.command_hooks():
             scratch = typer.Typer(rich_markup_mode=None, add_completion=False)
             try:
-                hook(app=scratch)
+                with contextlib.redirect_stdout(sys.stderr):
+                    hook(app=scratch)
                 group = typer.main.get_group(scratch)
+            except SystemExit as exc:  # must not end every command
+                info.notes.append(f"tvae_add_commands called sys.exit({exc.code!r})")
+                continue
             except Exception as exc:
                 info.notes.append(f"tvae_add_commands raised {describe(exc)}")
                 continue
@@ -196,6 +201,16 @@ given_args: list[str] | None = None  # the arguments main() got: `run --nproc` p
 _startup_manager: Any = None
 
 
+def json_error(exc: TvaeError, text: str) -> dict[str, Any]:
+    """What ``--json`` prints on stdout for an error: its text, kind, exit code and context."""
+    return {
+        "message": text,
+        "type": type(exc).__name__,
+        "exit_code": exc.exit_code,
+        **{k: v for k, v in exc.context.items() if isinstance(v, str)},
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the app and turns tvae errors into one-line messages."""
     global given_args, _startup_manager
@@ -214,6 +229,8 @@ def main(argv: list[str] | None = None) -> None:
     except TvaeError as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         typer.echo(f"error: {'; '.join(lines)}", err=True)  # always one line
+        if "--json" in args:  # a program reading stdout gets the error as JSON too
+            print_json({"error": json_error(exc, "; ".join(lines))})
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -146,7 +146,7 @@ def load_command(spec: CommandSpec) -> Any:
         command = group.commands.get(spec.name) if group is not None else None
     except TvaeError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a sys.exit() while loading must not end tvae
         raise PluginError(
             f"cannot be loaded from {spec.target!r}: {describe(exc)}",
             component=f"command {spec.name!r}",
