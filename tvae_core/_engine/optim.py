@@ -4,7 +4,7 @@ The optimizers are torch's own (``torch.optim.Adam``, ``AdamW``, ``SGD``), in su
 that differ in one thing: outside ``torch.compile`` they do not import ``torch._dynamo``.
 torch's ``Optimizer`` wraps ``add_param_group`` (called by the constructor), ``zero_grad``,
 ``state_dict``, ``load_state_dict`` and ``step`` in decorators whose first call imports
-``torch._dynamo`` (0.5-2.5 s on a 2-core CPU, about as long as ``import torch``) only to
+``torch._dynamo`` (1.8-2.7 s on a shared 2-core CPU, about as long as ``import torch``) only to
 tell the compiler to leave them alone. The subclasses call the functions under those
 decorators when nothing is being compiled (``torch.compiler.is_compiling()``), and torch's
 decorated methods when something is; the steps, states and hooks are torch's, bit for bit
