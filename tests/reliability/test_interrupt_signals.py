@@ -120,6 +120,48 @@ def test_second_ctrl_c_exits_at_once(tmp_path: Path) -> None:
     assert time.monotonic() - sent < 30
     assert proc.returncode == 130, err
     assert "Traceback" not in err
+    line = one_line(err)  # and it claims no save that did not happen (issue 12, item 21)
+    assert "interrupted again before its state was saved" in line and "state saved" not in line
     run = tmp_path / "out" / "r"
     assert not (run / "checkpoints" / "interrupted.pt").exists()
     assert not list((run / "checkpoints").glob(".*.tmp"))  # the cut write cleaned up after itself
+
+
+def test_sighup_ends_the_run_as_sigterm_does(tmp_path: Path) -> None:
+    proc = _start(tmp_path, chaos="", epochs=100_000)
+    _wait_for(tmp_path / "ready", proc)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGHUP)  # the terminal went away
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert one_line(err).startswith("interrupted; state saved in out/r")
+    summary = json.loads((tmp_path / "out/r/summary.json").read_text())
+    assert summary["stop_reason"] == "interrupted by SIGHUP"
+
+
+SLOW_IMPORT = """
+import os, pathlib, time
+pathlib.Path(os.environ["SLOW_READY"]).touch()
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_signal_during_start_up_exits_130_in_one_line(tmp_path: Path, name: str) -> None:
+    slow = tmp_path / "slow_plugin.py"
+    slow.write_text(SLOW_IMPORT)
+    config = write_config(tmp_path / "c.yaml", signal_config(2))
+    proc = subprocess.Popen(
+        tvae_command("run", str(config), *PLUGINS, "--plugin", str(slow), "--out", "out"),
+        cwd=tmp_path,
+        env=subprocess_env(SLOW_READY=str(tmp_path / "ready")),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(tmp_path / "ready", proc)
+    proc.send_signal(getattr(signal, name))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert one_line(err) == f"interrupted by {name} before training started"
+    assert not (tmp_path / "out").exists()

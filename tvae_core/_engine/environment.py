@@ -21,7 +21,13 @@ from tvae_core._errors import ConfigError
 
 
 class Interrupted(KeyboardInterrupt):
-    """Raised in the loop when SIGINT or SIGTERM arrives."""
+    """Raised in the loop when SIGINT, SIGTERM or SIGHUP arrives."""
+
+
+#: The signals that interrupt a run (SIGHUP: the terminal went away).
+INTERRUPTS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -85,7 +91,7 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 def interrupt_signals() -> contextlib.AbstractContextManager[Any]:
-    """Turn SIGINT and SIGTERM into :class:`Interrupted`; a second signal exits at once."""
+    """Turn SIGINT, SIGTERM and SIGHUP into :class:`Interrupted`; a second signal exits at once."""
     if threading.current_thread() is not threading.main_thread():
         return contextlib.nullcontext()
     stack = contextlib.ExitStack()
@@ -97,7 +103,23 @@ def interrupt_signals() -> contextlib.AbstractContextManager[Any]:
             os._exit(130)  # a second Ctrl-C: leave at once
         raise Interrupted(signal.Signals(signum).name)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in INTERRUPTS:
+        old = signal.signal(sig, handler)
+        stack.callback(signal.signal, sig, old)
+    return stack
+
+
+def interrupt_again() -> contextlib.AbstractContextManager[Any]:
+    """While the state of an interrupted run is saved: another signal raises
+    :class:`Interrupted` at once (the write cleans up after itself), never waits for it."""
+    if threading.current_thread() is not threading.main_thread():
+        return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    for sig in INTERRUPTS:
         old = signal.signal(sig, handler)
         stack.callback(signal.signal, sig, old)
     return stack

@@ -25,6 +25,7 @@ from tvae_core._engine.build import RunParts, build_run, check_required_plugins
 from tvae_core._engine.environment import (
     Environment,
     Interrupted,
+    interrupt_again,
     interrupt_signals,
     seed_everything,
 )
@@ -78,6 +79,8 @@ class Trainer:
         self._run = run_dir
         self.resume_from = resume_from
         self.resume_state = resume_state
+        #: whether an interrupted run's state reached checkpoints/interrupted.pt
+        self.interrupt_saved = False
         self.extra_callbacks = list(callbacks or [])
         self.source = source
         self.control = Control()
@@ -301,8 +304,10 @@ class Trainer:
             with contextlib.suppress(Exception):
                 cbs.on_exception(exc)
             if self.checkpoint_dir is not None:
-                with contextlib.suppress(Exception):
+                # a second signal during the save ends it at once, and nothing claims it
+                with contextlib.suppress(Exception, KeyboardInterrupt), interrupt_again():
                     write_checkpoint(self.state_dict(), self.checkpoint_dir / "interrupted.pt")
+                    self.interrupt_saved = True
             raise
         except BaseException as exc:
             fault = component_fault(

@@ -201,6 +201,32 @@ given_args: list[str] | None = None  # the arguments main() got: `run --nproc` p
 _startup_manager: Any = None
 
 
+def _interrupt_on_signals() -> Callable[[], None]:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt from the start (exit 130, one line), as
+    SIGINT does: a command stopped while it starts up ends as one stopped later does. The
+    training loop installs its own handlers over these. Returns what puts the old ones back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    old = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        sig = getattr(signal, name, None)
+        if sig is not None and signal.getsignal(sig) in (signal.SIG_DFL, None):
+            old[sig] = signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+    return restore
+
+
 def json_error(exc: TvaeError, text: str) -> dict[str, Any]:
     """What ``--json`` prints on stdout for an error: its text, kind, exit code and context."""
     return {
@@ -220,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     from tvae_core.logging import show_warnings
 
     show_warnings()
+    restore = _interrupt_on_signals()
     try:
         group = build_cli(plugins)
         code = group.main(args=args, prog_name="tvae", standalone_mode=False)
@@ -237,7 +264,9 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        name = exc.args[0] if exc.args and isinstance(exc.args[0], str) else "SIGINT"
+        typer.echo(f"interrupted by {name}", err=True)
         sys.exit(130)
     except Exception as exc:
         # Usage errors of the click layer inside typer (bad option, missing argument).
@@ -246,3 +275,5 @@ def main(argv: list[str] | None = None) -> None:
             show()
             sys.exit(code)
         raise
+    finally:
+        restore()

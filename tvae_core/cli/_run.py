@@ -163,13 +163,24 @@ def run(
     )
     try:
         summary = trainer.fit()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from tvae_core._engine.environment import Interrupted
+
+        if not isinstance(exc, Interrupted):  # before the loop took the signals over
+            name = exc.args[0] if exc.args and isinstance(exc.args[0], str) else "SIGINT"
+            typer.echo(f"interrupted by {name} before training started", err=True)
+            raise typer.Exit(130) from None
         if is_main:
             where = run_dir.path if run_dir else "-"
             again = "".join(f" --plugin {p}" for p in plugin or [])  # the exact command to go on
+            saved = (
+                f"state saved in {where}"
+                if trainer.interrupt_saved
+                else f"interrupted again before its state was saved; {where}/checkpoints/last.pt "
+                "holds the last completed epoch"
+            )
             typer.echo(
-                f"interrupted; state saved in {where}; continue with: tvae run --resume {where}{again}",
-                err=True,
+                f"interrupted; {saved}; continue with: tvae run --resume {where}{again}", err=True
             )
         raise typer.Exit(130) from None
     if not is_main:
