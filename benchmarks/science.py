@@ -7,6 +7,7 @@ depths) and the wall time of the whole process. Run from the repository root::
     python benchmarks/science.py                      # every candidate, seed 0
     python benchmarks/science.py --seeds 0 1 2 3 4 --only default
     python benchmarks/science.py --only linear_log_balanced --set epochs=10
+    python benchmarks/science.py --only default --set data.n_trits=6   # any n
 """
 
 from __future__ import annotations
@@ -19,10 +20,20 @@ import tempfile
 import time
 from pathlib import Path
 
+#: Round 2 of issue 11 (tree batches, depth-balanced ranking, a lighter radial term on a
+#: smaller outer shell), undone: the default of round 1 (commit 19aa8f7).
+ROUND1 = [
+    "data.sampling=uniform",
+    "data.min_steps=1",
+    "losses.padic_ranking.balanced=false",
+    "losses.radial.weight=1.0",
+    "losses.radial.max_radius=1.5",
+]
 #: The default run before issue 11 (the MLP mean, plain radial at ratio 0.5, random triplets),
-#: as --set overrides of today's default; every candidate below starts from it (a later --set
-#: of the same key wins).
+#: as --set overrides of today's default; every candidate of round 1 starts from it (a later
+#: --set of the same key wins).
 PREVIOUS = [
+    *ROUND1,
     "epochs=20",
     "optimizer.lr=5.0e-3",
     "model.linear_path=false",
@@ -42,10 +53,36 @@ _CLOSEST = [
 ]
 _R065 = ["losses.radial.ratio=0.65"]
 
+_TREE = ["data.sampling=tree", "data.min_steps=39"]
+
 #: name -> --set overrides on top of the default run ("default" is today's default: the
-#: last candidate at 30 epochs and lr 1e-2).
+#: last candidate of round 2).
 CANDIDATES: dict[str, list[str]] = {
     "default": [],
+    # Round 2: from round 1's default, one change at a time.
+    "round1_default": ROUND1,
+    "tree_batches": [*ROUND1, *_TREE],
+    "tree_balanced_ranking": [*ROUND1, *_TREE, "losses.padic_ranking.balanced=true"],
+    "tree_balanced_radial03": [
+        *ROUND1,
+        *_TREE,
+        "losses.padic_ranking.balanced=true",
+        "losses.radial.weight=0.3",
+    ],
+    "tree_balanced_radial03_R1": [
+        *ROUND1,
+        *_TREE,
+        "losses.padic_ranking.balanced=true",
+        "losses.radial.weight=0.3",
+        "losses.radial.max_radius=1.0",
+    ],
+    "tree_balanced_R1": [
+        *ROUND1,
+        *_TREE,
+        "losses.padic_ranking.balanced=true",
+        "losses.radial.max_radius=1.0",
+    ],
+    # Round 1.
     "previous_default": PREVIOUS,
     "linear_path": [*PREVIOUS, "model.linear_path=true"],
     "log_balanced_radial": [*PREVIOUS, *_LOG_BALANCED],
@@ -87,6 +124,28 @@ COLUMNS = [
 ]
 
 
+#: The bars of issue 11 for a from-scratch run (n = 9 defaults); `--check` exits 1 on a miss.
+BARS: dict[str, tuple[str, float]] = {
+    "coverage": (">=", 1.0),
+    "hierarchy": ("<=", -0.830),
+    "radial_accuracy": (">=", 0.99),
+    "triplet_accuracy": (">=", 0.99),
+    "level_radial_accuracy": (">=", 0.99),
+    "depth_triplet_accuracy": (">=", 0.99),
+}
+
+
+def misses(row: dict[str, float]) -> list[str]:
+    """The bars a row misses, as 'key value (bar)' strings."""
+    out = []
+    for key, (op, bar) in BARS.items():
+        value = row[key]
+        ok = value >= bar if op == ">=" else value <= bar
+        if not ok:
+            out.append(f"{key} {value:.4f} (bar {op} {bar})")
+    return out
+
+
 def run_one(overrides: list[str], seed: int, out: Path, name: str) -> dict[str, float]:
     cmd = ["tvae", "run", "--json", "--out", str(out), "--name", name, "-s", f"seed={seed}"]
     cmd += ["-s", "callbacks=[]"]  # no TensorBoard/checkpoints: the objective alone
@@ -112,6 +171,9 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--set", dest="extra", action="append", default=[], help="extra --set")
     parser.add_argument("--detail", action="store_true", help="print every level pair/depth")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when a row misses a bar of issue 11"
+    )
     args = parser.parse_args()
     names = args.only or list(CANDIDATES)
     unknown = [n for n in names if n not in CANDIDATES]
@@ -120,15 +182,23 @@ def main() -> None:
         sys.exit(2)
     head = f"{'candidate':38s} {'seed':>4s} " + " ".join(f"{c:>7s}" for _, c in COLUMNS)
     print(head + f" {'wall_s':>6s}", flush=True)
+    missed: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
             for seed in args.seeds:
                 row = run_one(CANDIDATES[name] + args.extra, seed, Path(tmp), f"{name}_{seed}")
                 cells = " ".join(f"{row[k]:7.4f}" for k, _ in COLUMNS)
                 print(f"{name:38s} {seed:4d} {cells} {row['wall_s']:6.1f}", flush=True)
+                missed += [f"{name} seed {seed}: {m}" for m in misses(row)]
                 if args.detail:
                     detail = {k: round(v, 3) for k, v in row.items() if k.count("_") > 2}
                     print("   ", detail, flush=True)
+
+    if args.check:
+        for line in missed:
+            print(f"MISSED {line}")
+        print("all bars met" if not missed else f"{len(missed)} bar(s) missed")
+        sys.exit(1 if missed else 0)
 
 
 if __name__ == "__main__":
