@@ -71,3 +71,36 @@ def test_evaluate_computes_no_loss_term() -> None:
     outputs, batch = trainer.evaluate()
     assert CountingTerm.calls == 0
     assert len(outputs["mu"]) == len(batch["x"]) == 27
+
+
+class BadInValidation:
+    """Returns a plain float outside autograd (in validation): a wrong kind of value."""
+
+    requires = frozenset({"outputs.mu"})
+
+    def __call__(self, outputs: Mapping[str, torch.Tensor], batch: Any) -> Any:
+        value = outputs["mu"].pow(2).mean()
+        return value if torch.is_grad_enabled() else float(value)
+
+
+class BadPlugin:
+    __name__ = "bad_in_validation_plugin"
+
+    @hookimpl
+    def tvae_register_losses(self, register: Any) -> None:
+        register("counting", CountingTerm)
+        register("bad_in_validation", BadInValidation)
+
+
+def test_a_term_failing_in_validation_is_named_with_its_plugin() -> None:
+    from tvae_core import TrainingError
+
+    losses = [
+        {"name": "tiny_reconstruction"},
+        {"name": "counting", "train_only": True},
+        {"name": "bad_in_validation"},
+    ]
+    trainer = tiny_trainer({"epochs": 1, "losses": losses}, [BadPlugin()]).setup()
+    with pytest.raises(TrainingError) as caught:
+        trainer.validate()
+    assert "bad_in_validation_plugin" in str(caught.value), str(caught.value)

@@ -61,9 +61,10 @@ class Evaluator:
         if not skipped:
             return losses
         kept = type(losses)()
+        owners = getattr(losses, "_owners", {})  # what an error about a term names
         for name in losses.names():
             if name not in skipped:
-                kept.add(name, losses.get(name), losses.weight(name))
+                kept.add(name, losses.get(name), losses.weight(name), owner=owners.get(name))
         return kept
 
     def _pass(
