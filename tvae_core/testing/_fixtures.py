@@ -85,6 +85,7 @@ class TinyVAE(torch.nn.Module):
         if n < 1 or 3**n != input_dim:
             raise ValueError(f"input_dim must be a power of 3, got {input_dim}")
         self.n_trits = n
+        self.latent_dim = latent_dim
         self.encoder = torch.nn.Sequential(
             torch.nn.Linear(n, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, 2 * latent_dim)
         )

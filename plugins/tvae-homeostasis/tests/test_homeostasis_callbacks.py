@@ -20,7 +20,9 @@ def _registry(**weights: float) -> LossRegistry:
 
 
 def _trainer(registry: LossRegistry, *callbacks) -> SimpleNamespace:
-    return SimpleNamespace(losses=registry, callbacks=CallbackList(callbacks))
+    # A one-dimensional latent: per-dimension KL (the default unit) is the whole KL.
+    model = SimpleNamespace(latent_dim=1)
+    return SimpleNamespace(losses=registry, callbacks=CallbackList(callbacks), model=model)
 
 
 def _fake_kl(beta: float) -> float:
@@ -194,3 +196,78 @@ def test_curriculum_needs_at_least_one_finite_base_weight():
         CurriculumCallback({})
     with pytest.raises(ValueError, match=r"losses\.kl: base weight must be finite"):
         CurriculumCallback({"kl": math.nan})
+
+
+def test_target_kl_is_per_latent_dimension_by_default():
+    """16 dimensions: the seed's target 1.0 +- 0.5 holds a total KL of 8-24 nats."""
+    registry = _registry(kl=1.0)
+    callback = HomeostasisCallback(target_kl=1.0, kl_tolerance=0.5, gain=0.5)
+    trainer = SimpleNamespace(
+        losses=registry, callbacks=CallbackList([callback]), model=SimpleNamespace(latent_dim=16)
+    )
+    callback.on_fit_start(trainer)
+    assert callback.kl_scale == 16
+    callback.on_epoch_end(0, {"train/kl": 20.0})  # 1.25 nats per dimension: in the band
+    assert registry.weight("kl") == 1.0
+    callback.on_epoch_end(1, {"train/kl": 40.0})  # 2.5 per dimension: above it, β rises
+    assert registry.weight("kl") == pytest.approx(math.exp(0.5 * math.log(2.5)))
+    total = HomeostasisCallback(target_kl=1.0, kl_tolerance=0.5, kl_unit="total")
+    total.on_fit_start(SimpleNamespace(losses=_registry(kl=1.0), model=None))
+    assert total.kl_scale == 1
+
+
+def test_a_band_below_ln_n_nats_is_refused_at_fit_start():
+    model = SimpleNamespace(latent_dim=16, input_dim=19683)  # ln 19683 = 9.9 nats
+    trainer = SimpleNamespace(losses=_registry(kl=1.0), model=model)
+    with pytest.raises(ConfigError, match=r"homeostasis\.target_kl: .* 1\.5 nats .* ln 19683"):
+        HomeostasisCallback(target_kl=1.0, kl_tolerance=0.5, kl_unit="total").on_fit_start(trainer)
+    HomeostasisCallback(target_kl=1.0, kl_tolerance=0.5).on_fit_start(trainer)  # 24 nats: fine
+    with pytest.raises(ConfigError, match=r"kl_unit: 'dim' .* latent_dim.*set kl_unit: total"):
+        HomeostasisCallback().on_fit_start(SimpleNamespace(losses=_registry(kl=1.0), model=None))
+
+
+def test_guards_keep_beta_from_trading_coverage_away():
+    registry = _registry(kl=1.0)
+    callback = HomeostasisCallback(target_kl=1.0, kl_tolerance=0.0, gain=0.5)
+    callback.on_fit_start(_trainer(registry, callback))
+    callback.on_epoch_end(0, {"train/kl": 8.0, "val/coverage": 1.0})  # best at β = 1.0
+    raised = registry.weight("kl")
+    assert raised > 1.0
+    callback.on_epoch_end(1, {"train/kl": 8.0})  # no validation: the guard does not act
+    assert registry.weight("kl") > raised
+    callback.on_epoch_end(2, {"train/kl": 8.0, "val/coverage": 0.9})  # coverage fell
+    assert registry.weight("kl") == 1.0  # back to the β of the best coverage
+    callback.on_epoch_end(3, {"train/kl": 8.0, "val/coverage": 0.95})  # still below: held
+    assert registry.weight("kl") == 1.0
+    callback.on_epoch_end(4, {"train/kl": 0.1, "val/coverage": 0.95})  # lowering is allowed
+    assert registry.weight("kl") < 1.0
+    state = callback.state_dict()
+    again = HomeostasisCallback(target_kl=1.0, kl_tolerance=0.0, gain=0.5)
+    again.load_state_dict(state)
+    assert again._guards == {"val/coverage": (1.0, 1.0)}
+    unguarded = HomeostasisCallback(target_kl=1.0, kl_tolerance=0.0, gain=0.5, guard=[])
+    other = _registry(kl=1.0)
+    unguarded.on_fit_start(_trainer(other, unguarded))
+    for epoch, coverage in enumerate([1.0, 0.5, 0.2]):
+        unguarded.on_epoch_end(epoch, {"train/kl": 8.0, "val/coverage": coverage})
+    assert other.weight("kl") > 2.0
+
+
+def test_every_guard_counts_and_the_defaults_are_coverage_and_the_balanced_accuracies():
+    assert HomeostasisCallback().guard == [
+        "val/coverage",
+        "val/level_radial_accuracy",
+        "val/depth_triplet_accuracy",
+    ]
+    registry = _registry(kl=1.0)
+    callback = HomeostasisCallback(target_kl=1.0, kl_tolerance=0.0, gain=0.5)
+    callback.on_fit_start(_trainer(registry, callback))
+    logs = {"train/kl": 8.0, "val/coverage": 1.0, "val/depth_triplet_accuracy": 0.9}
+    callback.on_epoch_end(0, logs)
+    callback.on_epoch_end(1, {**logs, "val/depth_triplet_accuracy": 0.95})  # better: rises
+    risen = registry.weight("kl")  # two full-error steps (the error clips at 1): e^(2 * 0.5)
+    assert risen == pytest.approx(math.e)
+    # Coverage holds but depth order falls: back to the β in force at its best, e^0.5.
+    callback.on_epoch_end(2, {**logs, "val/depth_triplet_accuracy": 0.94})
+    assert registry.weight("kl") == pytest.approx(math.exp(0.5))
+    assert risen > registry.weight("kl")

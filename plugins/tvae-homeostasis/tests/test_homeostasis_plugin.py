@@ -41,7 +41,8 @@ def test_both_callbacks_are_registered_lazily_with_descriptions(registry):
 def test_settings_schemas_document_every_setting(registry):
     homeostasis = registry.get("callback", "homeostasis").settings_model().model_fields
     assert {"target_kl", "kl_tolerance", "beta_init", "beta_min", "beta_max", "gain",
-            "proportional_gain", "loss", "monitor"} == set(homeostasis)  # fmt: skip
+            "proportional_gain", "loss", "monitor", "kl_unit", "guard", "guard_tolerance"
+            } == set(homeostasis)  # fmt: skip
     curriculum = registry.get("callback", "curriculum").settings_model().model_fields
     assert set(curriculum) == {
         "losses", "start_difficulty", "end_difficulty", "warmup_epochs", "schedule"

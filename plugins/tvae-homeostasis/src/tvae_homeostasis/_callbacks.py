@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tvae_core import Callback, ConfigError
 from tvae_homeostasis._controller import HomeostasisController
@@ -36,6 +36,10 @@ def _check_loss(losses: LossRegistry, name: str, who: str, key: str) -> None:
         )
 
 
+#: The metrics homeostasis keeps β from trading away unless told otherwise (tvae-ternary's).
+DEFAULT_GUARDS = ("val/coverage", "val/level_radial_accuracy", "val/depth_triplet_accuracy")
+
+
 class HomeostasisCallback(Callback):
     """Adapts a loss's weight (β of the KL) each epoch so that the KL stays near a target.
 
@@ -46,8 +50,26 @@ class HomeostasisCallback(Callback):
     ``val/*`` monitor is only present on validation epochs; β is updated on those. The
     controller's state is saved in checkpoints and restored on resume.
 
+    **Units.** With ``kl_unit: dim`` (the default) ``target_kl`` and ``kl_tolerance`` are nats
+    per latent dimension: the callback divides the monitored KL (the KL loss reports the sum
+    over the model's ``latent_dim`` dimensions) by ``latent_dim`` before the controller sees
+    it, so the seed guide's ``target_kl=1.0, kl_tolerance=0.5`` holds 8-24 nats in 16
+    dimensions. ``kl_unit: total`` takes them as nats of the whole KL.
+
+    **Information.** Telling N operations apart needs at least ln N nats in the latent. A band
+    whose top, ``(target_kl + kl_tolerance)`` in total nats, lies below ln N (the model's
+    ``input_dim`` operations) is refused at fit start: such a β drives coverage to zero.
+
+    **Guards.** Each metric of ``guard`` (higher is better; by default coverage and the two
+    balanced accuracies of tvae-ternary, ``val/coverage``, ``val/level_radial_accuracy`` and
+    ``val/depth_triplet_accuracy``) is watched on the validation epochs that log it: while one
+    lies more than ``guard_tolerance`` below its best, β is not raised, and it returns to the
+    β in force at that best. So the KL pressure is never bought with decoded operations or
+    with the order of the tree. A guard the run does not log is ignored; ``[]`` turns them
+    off.
+
     Args:
-        target_kl: the KL to hold, in the units of ``monitor``; > 0.
+        target_kl: the KL to hold, in ``kl_unit``s of the ``monitor``; > 0.
         kl_tolerance: half-width of the band in which β is left alone; >= 0.
         beta_init: β to start from; None starts from the loss's configured weight
             (clipped to beta_min..beta_max).
@@ -59,6 +81,9 @@ class HomeostasisCallback(Callback):
             integral controller.
         loss: name of the loss term whose weight is β.
         monitor: the epoch metric holding the KL, such as ``train/kl`` or ``val/kl``.
+        kl_unit: "dim" (nats per latent dimension) or "total" (nats of the whole KL).
+        guard: higher-is-better validation metrics β may not trade away (a name or a list).
+        guard_tolerance: how far below its best the guard may fall before it acts; >= 0.
     """
 
     def __init__(
@@ -72,7 +97,14 @@ class HomeostasisCallback(Callback):
         proportional_gain: float = 0.0,
         loss: str = "kl",
         monitor: str = "train/kl",
+        kl_unit: Literal["dim", "total"] = "dim",
+        guard: str | list[str] | None = None,
+        guard_tolerance: float = 1e-3,
     ) -> None:
+        if kl_unit not in ("dim", "total"):
+            raise ValueError(f"kl_unit must be 'dim' or 'total', got {kl_unit!r}")
+        if not (math.isfinite(guard_tolerance) and guard_tolerance >= 0):
+            raise ValueError(f"guard_tolerance must be finite and >= 0, got {guard_tolerance}")
         start = beta_init if beta_init is not None else min(max(1.0, beta_min), beta_max)
         self.controller = HomeostasisController(
             target_kl=target_kl,
@@ -86,6 +118,15 @@ class HomeostasisCallback(Callback):
         self.beta_init = beta_init
         self.loss = loss
         self.monitor = monitor
+        self.kl_unit = kl_unit
+        if guard is None:
+            guard = list(DEFAULT_GUARDS)
+        self.guard = [guard] if isinstance(guard, str) else [str(g) for g in guard]
+        self.guard_tolerance = float(guard_tolerance)
+        #: Latent dimensions the monitored KL is divided by (1 with kl_unit "total").
+        self.kl_scale = 1
+        #: Each guard's best value and the β in force when it was reached.
+        self._guards: dict[str, tuple[float, float]] = {}
         self._losses: LossRegistry | None = None
         self._restored = False
 
@@ -104,10 +145,38 @@ class HomeostasisCallback(Callback):
             raise ConfigError(
                 f"callbacks: homeostasis.monitor: the run logs no {self.monitor!r} (it logs {known})"
             )
+        self._check_units(getattr(trainer, "model", None))
         self._losses = losses
         if not self._restored and self.beta_init is None:
             self.controller.reset(losses.weight(self.loss))
         self._apply()
+
+    def _check_units(self, model: Any) -> None:
+        """Read the latent dimensions and refuse a band that cannot carry ln N nats."""
+        dims = getattr(model, "latent_dim", None)
+        if self.kl_unit == "dim":
+            if not isinstance(dims, int) or dims < 1:
+                raise ConfigError(
+                    f"callbacks: homeostasis.kl_unit: 'dim' divides the KL by the model's "
+                    f"latent_dim, and model {type(model).__name__} has none; set kl_unit: total "
+                    "(target_kl in nats of the whole KL)"
+                )
+            self.kl_scale = dims
+        else:
+            self.kl_scale = 1
+        size = getattr(model, "input_dim", None)
+        if not isinstance(size, int) or size < 2:
+            return
+        top = (self.controller.target_kl + self.controller.kl_tolerance) * self.kl_scale
+        need = math.log(size)
+        if top < need:
+            unit = f"per latent dimension x {self.kl_scale}" if self.kl_unit == "dim" else "total"
+            raise ConfigError(
+                f"callbacks: homeostasis.target_kl: the band holds the KL at most {top:.3g} nats "
+                f"({unit}), below the ln {size} = {need:.3g} nats needed to tell the {size} "
+                f"operations apart (it would drive coverage to zero); raise target_kl so "
+                f"that (target_kl + kl_tolerance) x {self.kl_scale} >= {need:.3g}"
+            )
 
     def _apply(self) -> None:
         if self._losses is not None:
@@ -124,8 +193,25 @@ class HomeostasisCallback(Callback):
             raise ConfigError(self._missing_monitor(logs))
         if self._losses is None:
             raise _not_started("homeostasis")
-        self.controller.update(float(logs[self.monitor]))
+        before = self.controller.beta
+        self.controller.update(float(logs[self.monitor]) / self.kl_scale)
+        self._apply_guards(logs, before)
         self._apply()
+
+    def _apply_guards(self, logs: Mapping[str, float], before: float) -> None:
+        """Keep β from trading a guard metric away (see the class docstring)."""
+        ceiling = math.inf
+        for name in self.guard:
+            if name not in logs or not math.isfinite(value := float(logs[name])):
+                continue
+            best = self._guards.get(name)
+            if best is None or value > best[0]:
+                self._guards[name] = (value, before)
+            elif value < best[0] - self.guard_tolerance:
+                # Below its best: no more pressure than at that best, and no rise.
+                ceiling = min(ceiling, before, best[1])
+        if self.controller.beta > ceiling:
+            self.controller.set_beta(ceiling)
 
     def _missing_monitor(self, logs: Mapping[str, float]) -> str:
         keys = ", ".join(sorted(k for k in logs if "/" in k)) or "none"
@@ -135,11 +221,16 @@ class HomeostasisCallback(Callback):
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"controller": self.controller.state_dict()}
+        return {
+            "controller": self.controller.state_dict(),
+            "guards": {name: [best, beta] for name, (best, beta) in self._guards.items()},
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         if "controller" in state:
             self.controller.load_state_dict(state["controller"])
+            guards = state.get("guards") or {}
+            self._guards = {str(k): (float(v[0]), float(v[1])) for k, v in guards.items()}
             self._restored = True
             self._apply()
 

@@ -141,6 +141,10 @@ class HomeostasisController:
         self.updates += 1
         self._beta = self._clip(self._beta * math.exp(self.gain * self.error(kl)))
 
+    def set_beta(self, beta: float) -> None:
+        """Set β (clipped to the bounds), keeping the history and counters."""
+        self._beta = self._clip(_finite("beta", beta))
+
     def reset(self, beta: float | None = None) -> None:
         """Forget the history; start again from ``beta`` (clipped to the bounds) or the current β."""
         if beta is not None:
