@@ -71,6 +71,29 @@ def test_trainer_with_the_ternary_components_reaches_full_coverage_n5() -> None:
     assert summary.final["val/hierarchy_ceiling"] == pytest.approx(hierarchy_ceiling(5))
 
 
+def test_default_objective_embeds_every_level_and_depth_n5() -> None:
+    """The default run's objective (tree batches, balanced terms) at n = 5, 160 steps.
+
+    Every adjacent level pair ordered by radius and every depth's closest comparison ordered
+    by distance (the balanced bars at 1.0), not only the pair-weighted summaries.
+    """
+    pytest.importorskip("tvae_losses")
+    from tvae_core import Trainer
+    from tvae_core._config.files import build_config, default_config_dict
+
+    raw = default_config_dict()
+    raw.update(epochs=8, callbacks=[])
+    raw["data"].update(n_trits=5, min_steps=20)
+    raw["trainer"].update(val_every=8)
+    summary = Trainer(build_config(raw, source="<test>")).fit()
+    final = summary.final
+    assert final["val/coverage"] == 1.0
+    assert final["val/level_radial_accuracy"] == 1.0
+    assert final["val/depth_triplet_accuracy"] == 1.0
+    assert all(final[f"val/level_radial_accuracy_{k + 1}_{k}"] == 1.0 for k in range(5))
+    assert all(final[f"val/depth_triplet_accuracy_{k}"] == 1.0 for k in range(1, 5))
+
+
 @pytest.mark.slow
 def test_default_config_reaches_the_quality_bar(tmp_path: Path) -> None:
     """The default run (n = 9, all 19,683 operations, from scratch): the project's bar.
@@ -86,3 +109,6 @@ def test_default_config_reaches_the_quality_bar(tmp_path: Path) -> None:
     assert summary.final["val/hierarchy"] <= -0.830
     assert summary.final["val/radial_accuracy"] >= 0.99
     assert summary.final["val/triplet_accuracy"] >= 0.99
+    # The balanced bars (issue 11): the worst level pair and the worst depth.
+    assert summary.final["val/level_radial_accuracy"] >= 0.99
+    assert summary.final["val/depth_triplet_accuracy"] >= 0.99
