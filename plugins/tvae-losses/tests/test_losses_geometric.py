@@ -275,4 +275,25 @@ def test_padic_ranking_balanced_is_the_mean_of_per_depth_means() -> None:
     h = hinge.flatten()
     means = [h[valid & (depth == d)].mean() for d in depth[valid].unique()]
     assert got == pytest.approx(float(torch.stack(means).mean()), rel=1e-9)
-    assert got != pytest.approx(plain_value, rel=1e-3)
+    assert got != pytest.approx(plain_value, rel=1e-6)
+
+
+def test_padic_ranking_closest_pairs_draw_uniformly_among_the_exact_partners() -> None:
+    """Every drawn p shares exactly k digits, q exactly k - 1; all candidates get drawn."""
+    n = 4
+    index = torch.arange(81)
+    term = PadicRanking(closest=1)
+    v = valuation_table(n)
+    torch.manual_seed(1)
+    seen: list[int] = []
+    for _ in range(300):
+        p, q, ok, k = term._closest_pairs(index, n)
+        assert bool(ok.all())
+        assert bool((v[(index[p[0]] - index).abs()] == k[0]).all())
+        assert bool((v[(index[q[0]] - index).abs()] == k[0] - 1).all())
+        if int(k[0, 0]) == 1:
+            seen.append(int(p[0, 0]))
+    # Operation 0's depth-1 partners (digit 0 equal, digit 1 not): the 18 of valuation 1.
+    partners = {i for i in range(81) if int(v[i]) == 1}
+    assert len(partners) == 18 and set(seen) <= partners
+    assert len(seen) > 60 and len(set(seen)) >= 16

@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from torch.nn import functional as F
 from tvae_ternary.geometry import pairwise_distance, radius, rowwise_distance
+from tvae_ternary.sampling import reversed_key
 from tvae_ternary.space import MAX_VALUATION, base_of, check_batch_valuations, valuation_table
 
 Tensors = Mapping[str, torch.Tensor]
@@ -139,26 +140,41 @@ class PadicRanking(_PadicTerm):
     def _closest_pairs(
         self, index: torch.Tensor, n: int, base: int = 3
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(closest, B) rows p and q at depths k and k - 1 of each anchor, valid, and k."""
+        """(closest, B) rows p and q at depths k and k - 1 of each anchor, valid, and k.
+
+        The batch sorted by digit-reversed index puts the rows sharing an anchor's low d
+        digits in one contiguous range, so the rows sharing exactly d are that range less the
+        next one: a ``searchsorted`` per anchor and depth, O(B n log B), no B x B matrix.
+        Repeats of the anchor's own operation share all n digits and are never partners.
+        """
         size = index.numel()
-        v = valuation_table(n, index.device, base)[(index.unsqueeze(1) - index.unsqueeze(0)).abs()]
-        # The anchor itself and repeats of its operation (tree batches may repeat a row) are
-        # no partners: marked -1, they land in the extra last column of `held`.
-        v = v.masked_fill(index.unsqueeze(1) == index.unsqueeze(0), -1)
-        # held[r, k]: the batch holds a row sharing exactly k low digits with row r.
-        held = torch.zeros(size, n + 2, dtype=torch.bool, device=index.device)
-        held = held.scatter(1, torch.where(v < 0, n + 1, v), True)[:, : n + 1]
-        # Depths k in 1..n with a comparison (k against k - 1) in the batch.
+        device = index.device
+        keys = reversed_key(index, n, base)
+        sorted_keys, order = keys.sort()
+        span = base ** torch.arange(n, -1, -1, device=device)  # depth d: blocks of base^(n-d)
+        start = keys.unsqueeze(1) // span * span  # (B, n + 1)
+        lo = torch.searchsorted(sorted_keys, start)
+        at_least = torch.searchsorted(sorted_keys, start + span) - lo  # share >= d digits
+        exactly = at_least[:, :-1] - at_least[:, 1:]  # (B, n): share exactly d, d = 0..n-1
+        held = exactly > 0
+        # Depths k in 1..n-1 with a comparison (k against k - 1) in the batch.
         usable = held[:, 1:] & held[:, :-1]
+        rows = torch.arange(size, device=device)
+
+        def draw(d: torch.Tensor) -> torch.Tensor:
+            """A uniformly drawn row sharing exactly d digits with each anchor (any if none)."""
+            count = exactly[rows, d]
+            pos = lo[rows, d] + (torch.rand(size, device=device) * count).long()
+            inner = lo[rows, d + 1]
+            pos = torch.where(pos >= inner, pos + at_least[rows, d + 1], pos)
+            return order[pos.clamp(max=size - 1)]
+
         ps, qs, oks, ks = [], [], [], []
         for _ in range(self.closest):
-            pick = torch.where(usable, torch.rand(usable.shape, device=index.device), -1.0)
+            pick = torch.where(usable, torch.rand(usable.shape, device=device), -1.0)
             k = pick.argmax(dim=1) + 1
-            noise = torch.rand(size, size, device=index.device)
-            p_mask = v == k.unsqueeze(1)
-            q_mask = v == (k - 1).unsqueeze(1)
-            ps.append(torch.where(p_mask, noise, -1.0).argmax(dim=1))
-            qs.append(torch.where(q_mask, noise, -1.0).argmax(dim=1))
+            ps.append(draw(k))
+            qs.append(draw(k - 1))
             oks.append(usable.any(dim=1))
             ks.append(k)
         return torch.stack(ps), torch.stack(qs), torch.stack(oks), torch.stack(ks)

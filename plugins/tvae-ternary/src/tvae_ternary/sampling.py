@@ -24,13 +24,16 @@ import torch
 __all__ = ["reversed_key", "tree_order"]
 
 
-def reversed_key(index: torch.Tensor, n_trits: int) -> torch.Tensor:
-    """The index with its n base-3 digits reversed (digit 0 becomes the most significant)."""
+def reversed_key(index: torch.Tensor, n_trits: int, base: int = 3) -> torch.Tensor:
+    """The index with its n base-``base`` digits reversed (digit 0 the most significant).
+
+    Operations sharing their low k digits are then one contiguous block of sorted keys.
+    """
     key = torch.zeros_like(index)
     rest = index.clone()
     for _ in range(n_trits):
-        key = key * 3 + rest % 3
-        rest = rest // 3
+        key = key * base + rest % base
+        rest = rest // base
     return key
 
 
