@@ -276,6 +276,15 @@ def test_plot_command(tmp_path: Path) -> None:
     result = runner.invoke(app, ["plot", str(tmp_path / "missing")])
     assert isinstance(result.exception, UsageError)
     assert "no such run folder" in str(result.exception)
+    # --out names a folder: a file there, or one that cannot be made, is a usage error.
+    (tmp_path / "a_file").write_text("x")
+    result = runner.invoke(app, ["plot", str(tmp_path), "--out", str(tmp_path / "a_file")])
+    assert isinstance(result.exception, UsageError)
+    assert "is a file; --out takes the folder" in str(result.exception)
+    blocked = tmp_path / "a_file" / "sub"
+    result = runner.invoke(app, ["plot", str(tmp_path), "--out", str(blocked)])
+    assert isinstance(result.exception, UsageError)
+    assert "cannot create the folder" in str(result.exception)
 
 
 # -- the pictures' content ---------------------------------------------------------------------

@@ -864,5 +864,18 @@ def register_plot_command(app: Any) -> None:
             raise UsageError(
                 f"--radius {radius!r}: expected {' or '.join(RADIUS_SCALES)}", where="plot"
             )
+        if out is not None:
+            if out.exists() and not out.is_dir():
+                raise UsageError(
+                    f"--out {out}: is a file; --out takes the folder the PNGs go to", where="plot"
+                )
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(
+                    f"--out {out}: cannot create the folder ({exc.strerror or exc}); choose a "
+                    "writable one",
+                    where="plot",
+                ) from None
         for path in plot_run(run_dir, checkpoint, out, radius=radius):  # type: ignore[arg-type]
             typer.echo(str(path))
