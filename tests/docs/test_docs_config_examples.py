@@ -295,4 +295,5 @@ def test_the_example_trains_to_the_bars(group: list[Block], tmp_path: Path) -> N
     missed = check_bars(final)
     figures = {key: final.get(key) for key, _, _ in BARS}
     covered = ", ".join(b.id for b in group)
+    print(f"{covered}: {figures}")  # shown by pytest -rP
     assert not missed, f"{covered}: misses {'; '.join(missed)} (final: {figures})"
