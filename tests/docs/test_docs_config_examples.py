@@ -40,6 +40,13 @@ from typing import Any
 import pytest
 import yaml
 
+try:  # the standard library's from Python 3.11; TOML blocks are then checked too
+    import tomllib  # noqa: F401
+
+    _TOML = True
+except ImportError:  # pragma: no cover
+    _TOML = False
+
 from tests.docs.blocks import ROOT, Block, skip_unless_registered
 
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
@@ -64,18 +71,37 @@ def _pages() -> list[Path]:
     return [*pages, *sorted(ROOT.glob("plugins/*/README.md"))]
 
 
-def yaml_examples() -> list[Block]:
-    """Every ```` ```yaml ```` block of the pages, with its page relative to the repository."""
+def parse(block: Block) -> Any:
+    """The block's data (TOML for a ``toml`` block, else YAML); raises on a syntax error."""
+    if block.lang.lower() == "toml":
+        import tomllib
+
+        return tomllib.loads(block.code)
+    return yaml.safe_load(block.code)
+
+
+def config_examples() -> list[Block]:
+    """The pages' config examples, with their page relative to the repository: every
+    ```` ```yaml ```` block, and each ```` ```toml ```` block holding config or sweep keys (the
+    others are other TOML files, such as a ``pyproject.toml``)."""
     out = []
     for path in _pages():
         if not path.is_file():
             continue
         text = path.read_text("utf-8")
         for match in _FENCE.finditer(text):
-            if match.group(1).lower() in ("yaml", "yml"):
-                line = text.count("\n", 0, match.start()) + 1
-                page = path.relative_to(ROOT).as_posix()
-                out.append(Block(page, line, match.group(1), match.group(2)))
+            lang = match.group(1).lower()
+            line = text.count("\n", 0, match.start()) + 1
+            block = Block(path.relative_to(ROOT).as_posix(), line, lang, match.group(2))
+            if lang in ("yaml", "yml"):
+                out.append(block)
+            elif lang == "toml" and _TOML:
+                try:
+                    data = parse(block)
+                except ValueError:
+                    continue
+                if kind(data) != "other":
+                    out.append(block)
     return out
 
 
@@ -108,14 +134,14 @@ def _all_first_party_plugins_installed() -> bool:
     return True
 
 
-EXAMPLES = yaml_examples()
+EXAMPLES = config_examples()
 
 
 def _load(block: Block) -> Any:
     try:
-        return yaml.safe_load(block.code)
-    except yaml.YAMLError as exc:
-        pytest.fail(f"{block.id}: the example is not valid YAML: {exc}")
+        return parse(block)
+    except (yaml.YAMLError, ValueError) as exc:
+        pytest.fail(f"{block.id}: the example is not valid {block.lang.upper()}: {exc}")
 
 
 def _validate_config(block: Block, data: dict[str, Any]) -> None:
@@ -139,7 +165,7 @@ def _validate_sweep(block: Block, tmp_path: Path) -> None:
     from tvae_core import TvaeError
     from tvae_core._experiments.sweep import Sweep, variants
 
-    file = tmp_path / "sweep.yaml"
+    file = tmp_path / f"sweep.{block.lang}"
     file.write_text(block.code)
     try:
         sweep = Sweep(file, tmp_path / "runs")
@@ -198,6 +224,14 @@ def test_a_broken_or_unmarked_example_fails_naming_its_file_and_line(
     assert message in str(info.value), info.value
 
 
+def test_a_toml_example_is_read_as_toml(tmp_path: Path) -> None:
+    good = Block("docs/p.md", 7, "toml", '[[callbacks]]\nname = "tensorboard"\n')
+    check_example(good, tmp_path)
+    bad = Block("docs/p.md", 9, "toml", '[[callbacks]]\nname = "tensorbord"\n')
+    with pytest.raises(pytest.fail.Exception, match=r"^docs/p.md:9: the example does not"):
+        check_example(bad, tmp_path)
+
+
 def test_the_marker_is_the_first_line_and_says_something(tmp_path: Path) -> None:
     assert marked(Block("p.md", 1, "yaml", "# demonstrates: a tiny sweep\nset: {epochs: 3}\n"))
     assert not marked(Block("p.md", 1, "yaml", "set: {epochs: 3}\n# demonstrates: a sweep\n"))
@@ -208,9 +242,7 @@ def test_the_marker_is_the_first_line_and_says_something(tmp_path: Path) -> None
 
 def test_the_complete_recipes_are_claimed() -> None:
     """The configuration page's full example and the homeostasis README's are trained."""
-    claimed = {
-        b.page for b in EXAMPLES if kind(yaml.safe_load(b.code)) == "config" and not marked(b)
-    }
+    claimed = {b.page for b in EXAMPLES if kind(_parsed(b)) == "config" and not marked(b)}
     assert "docs/guide/configuration.md" in claimed
     assert "plugins/tvae-homeostasis/README.md" in claimed
     assert "docs/guide/training.md" in claimed
@@ -219,8 +251,8 @@ def test_the_complete_recipes_are_claimed() -> None:
 def _parsed(block: Block) -> Any:
     """The block's YAML, or None when it does not parse (the fast test reports that)."""
     try:
-        return yaml.safe_load(block.code)
-    except yaml.YAMLError:
+        return parse(block)
+    except (yaml.YAMLError, ValueError):
         return None
 
 
@@ -282,7 +314,7 @@ def test_check_bars_names_each_missed_bar() -> None:
 def test_the_example_trains_to_the_bars(group: list[Block], tmp_path: Path) -> None:
     """``tvae run FILE`` with the group's first block as the whole file, as a user runs it."""
     block = group[0]
-    file = tmp_path / "example.yaml"
+    file = tmp_path / f"example.{block.lang}"
     file.write_text(block.code)
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "tvae_core", "run", str(file), "--out", str(tmp_path)]
@@ -297,3 +329,34 @@ def test_the_example_trains_to_the_bars(group: list[Block], tmp_path: Path) -> N
     covered = ", ".join(b.id for b in group)
     print(f"{covered}: {figures}")  # shown by pytest -rP
     assert not missed, f"{covered}: misses {'; '.join(missed)} (final: {figures})"
+
+
+def guide_callbacks() -> list[Any]:
+    """The training guide's unmarked ``callbacks:`` fragments, in page order, as one list."""
+    entries: list[Any] = []
+    for block in EXAMPLES:
+        data = _parsed(block)
+        in_guide = block.page == "docs/guide/training.md" and not marked(block)
+        if in_guide and kind(data) == "config" and set(data) == {"callbacks"}:
+            entries += data["callbacks"]
+    return entries
+
+
+@pytest.mark.slow  # one whole n = 9 `tvae run`: 25-90 s on a 2-core CPU
+def test_the_training_guides_callbacks_together_train_to_the_bars(tmp_path: Path) -> None:
+    """The seed's recipe as the guide gives it: the default run with all its callbacks at once."""
+    entries = guide_callbacks()
+    names = {e["name"] if isinstance(e, dict) else e for e in entries}
+    assert {"early_stopping", "checkpoint", "metrics", "homeostasis"} <= names, names
+    file = tmp_path / "guide.yaml"
+    file.write_text(yaml.safe_dump({"callbacks": entries}, sort_keys=False))
+    cmd = [sys.executable, "-m", "tvae_core", "run", str(file), "--out", str(tmp_path)]
+    done = subprocess.run(
+        [*cmd, "--name", "run"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, f"tvae run failed:\n{done.stderr[-3000:]}"
+    final = json.loads((tmp_path / "run" / "summary.json").read_text())["final"]
+    figures = {key: final.get(key) for key, _, _ in BARS}
+    print(f"docs/guide/training.md callbacks {sorted(names)}: {figures}")  # pytest -rP
+    missed = check_bars(final)
+    assert not missed, f"the training guide's callbacks: misses {'; '.join(missed)} ({figures})"
