@@ -152,3 +152,34 @@ def test_a_subtree_split_exports_whole_held_out_subtrees_and_its_val_metrics(
     trits = np.stack([(data["index"] // 3**k) % 3 - 1 for k in range(3)], axis=1)
     exact = (data["recon"] == trits).all(axis=1)
     assert summary.final["val/coverage"] == pytest.approx(float(exact[held].mean()))
+
+
+def test_the_reported_metrics_equal_a_recomputation_from_the_export(tmp_path: Path) -> None:
+    """Coverage, hierarchy, radial and level-radial order: summary.json = the exported file."""
+    import torch
+    from scipy.stats import spearmanr
+    from tvae_ternary.geometry import radius
+
+    config = {
+        **CONFIG,
+        "epochs": 4,
+        "data": {"name": "ternary_ops", "n_trits": 4, "batch_size": 27},
+        "metrics": ["coverage", "hierarchy", "radial_accuracy", "level_radial_accuracy"],
+        "losses": [{"name": "reconstruction"}, {"name": "radial", "weight": 0.3}],
+        "callbacks": [],
+    }
+    final = tiny_trainer(config, PLUGINS, run_dir=tmp_path / "run").fit().final
+    data = np.load(export_run(tmp_path / "run", tmp_path / "e.npz", plugins=_pm()).path)
+    trits = np.stack([(data["index"] // 3**k) % 3 - 1 for k in range(4)], axis=1)
+    assert final["val/coverage"] == pytest.approx(float((data["recon"] == trits).all(1).mean()))
+    rho = radius(torch.as_tensor(data["z"], dtype=torch.float64), float(data["curvature"]))
+    rho_np, v = rho.numpy(), data["valuation"]
+    rho_stat = spearmanr(v, rho_np).statistic
+    assert final["val/hierarchy"] == pytest.approx(float(rho_stat), abs=1e-5)
+    inside = (v[:, None] > v[None, :]) & (rho_np[:, None] < rho_np[None, :])
+    pairs = v[:, None] > v[None, :]
+    assert final["val/radial_accuracy"] == pytest.approx(inside.sum() / pairs.sum(), abs=1e-6)
+    for k in range(4):
+        pair = (v[:, None] == k + 1) & (v[None, :] == k)
+        value = float((pair & inside).sum() / pair.sum())
+        assert final[f"val/level_radial_accuracy_{k + 1}_{k}"] == pytest.approx(value, abs=1e-6)
