@@ -116,3 +116,25 @@ def test_train_longer_continues_the_run_itself(
     assert _epochs(run) == [1, 2, 3, 4, 5]
     assert sorted(p.name for p in run.parent.iterdir()) == ["r"]
     assert "parent" not in json.loads((run / "run.json").read_text())
+
+
+def test_the_python_api_refuses_to_rewind_a_run_in_its_own_folder(run: Path) -> None:
+    """``Trainer(run_dir=RUN, resume_from=RUN's earlier checkpoint)`` would overwrite RUN."""
+    from tests.conftest import TOY_PLUGIN
+    from tvae_core import PluginManager, Trainer
+    from tvae_core._config import build_config
+    from tvae_core._errors import UsageError
+
+    before = _snapshot(run)
+    pm = PluginManager([str(TOY_PLUGIN)], autoload=False)
+    early = run / "checkpoints/epoch_0002.pt"
+    config = build_config(toy_config(epochs=4))
+    trainer = Trainer(config, plugins=pm, run_dir=run, resume_from=early)
+    with pytest.raises(UsageError, match=r"is an earlier checkpoint of .* overwrite its later"):
+        trainer.fit()
+    assert _snapshot(run) == before
+    # Another folder is a new run that starts from it.
+    other = run.parent / "from-early"
+    summary = Trainer(config, plugins=pm, run_dir=other, resume_from=early).fit()
+    assert summary.status == "completed" and _epochs(other)[-1] == 4
+    assert _snapshot(run) == before

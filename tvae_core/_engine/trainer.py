@@ -41,7 +41,15 @@ from tvae_core._plugins.interfaces import Callback, CallbackList, Control, RunVi
 from tvae_core._plugins.manager import PluginManager
 from tvae_core._run.checkpoint import check_run_checkpoint, load_checkpoint, load_model_state
 from tvae_core._run.checkpoint import save_checkpoint as write_checkpoint
-from tvae_core._run.rundir import BEST, LAST, RunDir, monotonic, resolve_checkpoint, utc_now
+from tvae_core._run.rundir import (
+    BEST,
+    CHECKPOINTS,
+    LAST,
+    RunDir,
+    monotonic,
+    resolve_checkpoint,
+    utc_now,
+)
 from tvae_core._version import __version__
 from tvae_core.logging import get_logger
 
@@ -238,6 +246,22 @@ class Trainer:
         """``val/loss``, ``val/<term>`` and every metric over the eval set."""
         return self.evaluator.validate(self.global_step)
 
+    def _refuse_rewinding(self, path: Path, state: Mapping[str, Any]) -> None:
+        """An earlier checkpoint of this very run folder would overwrite its later epochs."""
+        if self._run is None or not self.is_main:
+            return
+        from tvae_core._run.branch import is_latest
+
+        run = self._run.path
+        if path.resolve().parent != (run / CHECKPOINTS).resolve() or is_latest(path, state, run):
+            return
+        raise UsageError(
+            f"{path} is an earlier checkpoint of {run}; continuing {run} from it would "
+            "overwrite its later epochs",
+            hint="give the Trainer another run_dir to start a new run from it "
+            "(tvae run --resume does this itself)",
+        )
+
     # -- the loop --------------------------------------------------------------------------
     def fit(self) -> RunSummary:
         """Train until ``epochs``, a stop request, an interrupt or a fault; write the summary."""
@@ -252,6 +276,7 @@ class Trainer:
                 path = resolve_checkpoint(path).path
                 state = load_checkpoint(path)
             self.load_state(state, path)
+            self._refuse_rewinding(path, state)
             if self.epoch >= cfg.epochs and self._run is not None and self._run.finished():
                 # nothing to train: a finished run stays exactly as it is (one killed after
                 # its last checkpoint, before its summary, is finished now instead)
