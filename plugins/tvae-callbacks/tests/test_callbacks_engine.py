@@ -81,11 +81,12 @@ def test_checkpoints_are_full_core_state_and_resume(tmp_path: Path) -> None:
     assert state["periodic"] == ["epoch_0002.pt", "epoch_0004.pt"]
     # metrics.jsonl is the core's alone: one line per epoch, even with the metrics callback.
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 6
-    # Resuming from epoch 4 to 8 keeps pruning the files of the first part.
+    # Resuming (from the latest state, epoch 6) to 8 keeps pruning the files of the first
+    # part. (An earlier checkpoint of this folder is refused: it would overwrite epochs 5-6.)
     fit(
         [{"name": "checkpoint", "save_interval": 2, "keep_last": 2}],
         run,
         epochs=8,
-        resume_from=folder / "epoch_0004.pt",
+        resume_from=folder / "last.pt",
     )
     assert sorted(p.name for p in folder.glob("epoch_*.pt")) == ["epoch_0006.pt", "epoch_0008.pt"]
