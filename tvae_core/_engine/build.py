@@ -43,6 +43,15 @@ class Planned:
     def contract(self) -> Contract:
         return CONTRACTS[self.kind]
 
+    @property
+    def blame(self) -> dict[str, str | None]:
+        """What an error about this component names: ``where``, ``component``, ``plugin``."""
+        return {
+            "where": self.where,
+            "component": self.component.label,
+            "plugin": self.component.origin,
+        }
+
 
 def check_required_plugins(config: RunConfig) -> None:
     """Every ``plugins.required`` specifier must be satisfied by an installed distribution."""
@@ -290,9 +299,7 @@ def check_required_keys(parts: RunParts, config: RunConfig) -> None:
             raise PluginError(
                 f"reads {key!r}, which {where_} does not provide "
                 f"(it provides: {', '.join(sorted(available))})",
-                where=planned.where,
-                component=planned.component.label,
-                plugin=planned.component.origin,
+                **planned.blame,
             )
 
 

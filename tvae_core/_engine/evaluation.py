@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from tvae_core._engine.build import RunParts
+from tvae_core._engine.build import Planned, RunParts
 from tvae_core._engine.records import BestMetrics
 from tvae_core._errors import TrainingError, describe
 from tvae_core._plugins.interfaces import VAL_PREFIX
@@ -134,16 +134,11 @@ class Evaluator:
         owners = {key: f"loss term {key[len(VAL_PREFIX) :]!r}" for key in logs}
         owners[f"{VAL_PREFIX}loss"] = "the run's total loss"
         for name, metric in self.parts.metrics.items():
+            planned = self.parts.component_of("metrics", name)
             try:
                 value = metric(outputs, batch)
             except Exception as exc:
-                planned = self.parts.component_of("metrics", name)
-                raise TrainingError(
-                    f"raised {describe(exc)}",
-                    where=planned.where,
-                    component=planned.component.label,
-                    plugin=planned.component.origin,
-                ) from exc
+                raise TrainingError(f"raised {describe(exc)}", **planned.blame) from exc
             pairs = (
                 [(f"{VAL_PREFIX}{k}", v) for k, v in value.items()]
                 if isinstance(value, Mapping)
@@ -151,22 +146,19 @@ class Evaluator:
             )
             for key, v in pairs:
                 if key in owners:
-                    planned = self.parts.component_of("metrics", name)
                     raise TrainingError(
                         f"returned {key!r}, which is {owners[key]}'s: it would be overwritten",
-                        where=planned.where,
-                        component=planned.component.label,
-                        plugin=planned.component.origin,
                         hint="rename the key, or give the entry another name",
+                        **planned.blame,
                     )
                 owners[key] = f"metric {name!r}"
-                logs[key] = _metric_value(v, key, self.parts.component_of("metrics", name))
+                logs[key] = _metric_value(v, key, planned)
             if isinstance(value, Mapping):
                 self.best.learn(name, [k for k, _ in pairs])
         return logs
 
 
-def _metric_value(value: Any, key: str, planned: Any) -> float:
+def _metric_value(value: Any, key: str, planned: Planned) -> float:
     """A metric's value as a float; anything but a number or a one-element tensor is an error
     naming the metric and its plugin."""
     if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
@@ -179,8 +171,6 @@ def _metric_value(value: Any, key: str, planned: Any) -> float:
         what = "None" if value is None else f"a {type(value).__name__}"
     raise TrainingError(
         f"returned {what} for {key!r}",
-        where=planned.where,
-        component=planned.component.label,
-        plugin=planned.component.origin,
         hint="a metric returns a number, a one-element tensor, or a dict of them",
+        **planned.blame,
     )
