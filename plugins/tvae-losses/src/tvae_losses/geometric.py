@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 from torch.nn import functional as F
 from tvae_ternary.geometry import pairwise_distance, radius, rowwise_distance
-from tvae_ternary.sampling import reversed_key
+from tvae_ternary.sampling import pick_exactly, reversed_key, shared_blocks
 from tvae_ternary.space import MAX_VALUATION, base_of, check_batch_valuations, valuation_table
 
 Tensors = Mapping[str, torch.Tensor]
@@ -151,10 +151,9 @@ class PadicRanking(_PadicTerm):
         device = index.device
         keys = reversed_key(index, n, base)
         sorted_keys, order = keys.sort()
-        span = base ** torch.arange(n, -1, -1, device=device)  # depth d: blocks of base^(n-d)
-        start = keys.unsqueeze(1) // span * span  # (B, n + 1)
-        lo = torch.searchsorted(sorted_keys, start)
-        at_least = torch.searchsorted(sorted_keys, start + span) - lo  # share >= d digits
+        depths = torch.arange(n + 1, device=device)
+        # (B, n + 1): where the rows sharing >= d digits start, and how many, d = 0..n
+        lo, at_least = shared_blocks(sorted_keys, keys.unsqueeze(1), depths, n, base)
         exactly = at_least[:, :-1] - at_least[:, 1:]  # (B, n): share exactly d, d = 0..n-1
         held = exactly > 0
         # Depths k in 1..n-1 with a comparison (k against k - 1) in the batch.
@@ -163,10 +162,10 @@ class PadicRanking(_PadicTerm):
 
         def draw(d: torch.Tensor) -> torch.Tensor:
             """A uniformly drawn row sharing exactly d digits with each anchor (any if none)."""
-            count = exactly[rows, d]
-            pos = lo[rows, d] + (torch.rand(size, device=device) * count).long()
-            inner = lo[rows, d + 1]
-            pos = torch.where(pos >= inner, pos + at_least[rows, d + 1], pos)
+            u = torch.rand(size, device=device)
+            pos, _ = pick_exactly(
+                lo[rows, d], at_least[rows, d], lo[rows, d + 1], at_least[rows, d + 1], u
+            )
             return order[pos.clamp(max=size - 1)]
 
         ps, qs, oks, ks = [], [], [], []

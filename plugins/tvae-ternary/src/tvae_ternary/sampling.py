@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["reversed_key", "tree_order"]
+__all__ = ["pick_exactly", "reversed_key", "shared_blocks", "tree_order"]
 
 
 def reversed_key(index: torch.Tensor, n_trits: int, base: int = 3) -> torch.Tensor:
@@ -37,6 +37,35 @@ def reversed_key(index: torch.Tensor, n_trits: int, base: int = 3) -> torch.Tens
     return key
 
 
+def shared_blocks(
+    sorted_keys: torch.Tensor,
+    keys: torch.Tensor,
+    depth: torch.Tensor,
+    n_trits: int,
+    base: int = 3,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where the keys sharing at least ``depth`` low digits with each of ``keys`` start in
+    ``sorted_keys``, and how many there are (``keys`` and ``depth`` broadcast)."""
+    span = base ** (n_trits - depth)
+    start = keys // span * span
+    lo = torch.searchsorted(sorted_keys, start)
+    return lo, torch.searchsorted(sorted_keys, start + span) - lo
+
+
+def pick_exactly(
+    lo: torch.Tensor,
+    at_least: torch.Tensor,
+    lo_next: torch.Tensor,
+    at_least_next: torch.Tensor,
+    u: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A uniformly drawn position (``u`` uniform in [0, 1)) sharing exactly d digits, and how
+    many do: the block at depth d (``lo``, ``at_least``) less the one at d + 1 inside it."""
+    count = at_least - at_least_next
+    pos = lo + (u * count.clamp_min(1)).long()
+    return torch.where(pos >= lo_next, pos + at_least_next, pos), count
+
+
 def _partners(
     keys: torch.Tensor,
     anchor_keys: torch.Tensor,
@@ -49,17 +78,10 @@ def _partners(
     Where no training row does, a uniformly random position is returned instead.
     """
     size = len(keys)
-    span = torch.pow(torch.tensor(3), n_trits - depth)  # keys sharing `depth` digits: one block
-    span_in = torch.pow(torch.tensor(3), (n_trits - depth - 1).clamp_min(0))
-    lo = torch.searchsorted(keys, anchor_keys // span * span)
-    hi = torch.searchsorted(keys, anchor_keys // span * span + span)
-    lo_in = torch.searchsorted(keys, anchor_keys // span_in * span_in)
-    hi_in = torch.searchsorted(keys, anchor_keys // span_in * span_in + span_in)
-    inner = hi_in - lo_in  # rows sharing depth + 1 digits or more (the anchor's own subtree)
-    choices = (hi - lo) - inner
+    lo, at_least = shared_blocks(keys, anchor_keys, depth, n_trits)
+    lo_in, inner = shared_blocks(keys, anchor_keys, depth + 1, n_trits)
     u = torch.rand(len(anchor_keys), generator=gen, dtype=torch.float64)
-    pos = lo + (u * choices.clamp_min(1)).long()
-    pos = torch.where(pos >= lo_in, pos + inner, pos)
+    pos, choices = pick_exactly(lo, at_least, lo_in, inner, u)
     fallback = (u * size).long()
     return torch.where(choices > 0, pos, fallback).clamp(max=size - 1)
 
