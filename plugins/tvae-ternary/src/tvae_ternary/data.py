@@ -231,10 +231,9 @@ class TernaryOpsDataset(TensorDataset):
         """Row order of ``epoch``: seeded permutations, with repeated rows when stratified."""
         if self.sampling == "tree":
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            t = {k: v.cpu() for k, v in self.tensors.items()}
             return tree_order(
-                t["index"],
-                t["valuation"],
+                self.tensors["index"].cpu(),
+                self.tensors["valuation"].cpu(),
                 self.n_trits,
                 steps=len(self) // self.batch_size,
                 batch_size=self.batch_size,
