@@ -106,3 +106,12 @@ def one_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
     return lines[0]
+
+
+def snapshot(folder: Path, *, lock: bool = False) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``folder``: its bytes and mtime (the run lock only with ``lock``)."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+        if p.is_file() and (lock or p.name != ".lock")
+    }

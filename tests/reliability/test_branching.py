@@ -19,17 +19,10 @@ from tests.reliability.support import (
     cli,
     load_state,
     one_line,
+    snapshot,
     toy_config,
     write_config,
 )
-
-
-def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {
-        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in folder.rglob("*")
-        if p.is_file() and p.name != ".lock"
-    }
 
 
 def _epochs(run: Path) -> list[int]:
@@ -52,12 +45,12 @@ def run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Path:
 def test_an_earlier_checkpoint_starts_a_new_run_and_leaves_the_original(
     capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, run: Path
 ) -> None:
-    before = _snapshot(run)
+    before = snapshot(run)
     early = run / "checkpoints/epoch_0002.pt"
     code, _, err = cli(capsys, *PLUGINS, "run", "--resume", str(early), "--set", "epochs=4")
     assert code == 0, err
     assert "starting a new run" in caplog.text and "is not the run's latest" in caplog.text
-    assert _snapshot(run) == before
+    assert snapshot(run) == before
     branch = run.parent / "r-branch"
     info = json.loads((branch / "run.json").read_text())
     assert info["parent"] == {"run": str(run), "checkpoint": str(early), "epoch": 2, "changed": {}}
@@ -71,7 +64,7 @@ def test_an_earlier_checkpoint_starts_a_new_run_and_leaves_the_original(
 def test_a_changed_setting_starts_a_new_run(
     capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, run: Path
 ) -> None:
-    before = _snapshot(run)
+    before = snapshot(run)
     args = ["run", "--resume", "out/r", "--set", "epochs=6", "--set", "optimizer.lr=0.05"]
     for name in ("r-branch", "r-branch-1"):  # each branch takes a folder of its own
         code, _, err = cli(capsys, *PLUGINS, *args)
@@ -80,13 +73,13 @@ def test_a_changed_setting_starts_a_new_run(
         parent = json.loads((run.parent / name / "run.json").read_text())["parent"]
         assert parent["epoch"] == 4 and parent["changed"] == {"optimizer.lr": [0.01, 0.05]}
         assert _epochs(run.parent / name) == [1, 2, 3, 4, 5, 6]
-    assert _snapshot(run) == before
+    assert snapshot(run) == before
 
 
 def test_a_branch_may_be_named_but_not_onto_a_run(
     capsys: pytest.CaptureFixture[str], run: Path
 ) -> None:
-    before = _snapshot(run)
+    before = snapshot(run)
     args = ["run", "--resume", "out/r", "--set", "epochs=5", "--set", "seed=9"]
     code, _, err = cli(capsys, *PLUGINS, *args, "--name", "r")
     assert code == 2
@@ -94,18 +87,18 @@ def test_a_branch_may_be_named_but_not_onto_a_run(
     code, _, err = cli(capsys, *PLUGINS, *args, "--name", "other", "--out", "elsewhere")
     assert code == 0, err
     assert json.loads(Path("elsewhere/other/run.json").read_text())["parent"]["run"] == str(run)
-    assert _snapshot(run) == before
+    assert snapshot(run) == before
 
 
 def test_a_branch_with_nothing_to_train_is_refused(
     capsys: pytest.CaptureFixture[str], run: Path
 ) -> None:
-    before = _snapshot(run)
+    before = snapshot(run)
     code, _, err = cli(capsys, *PLUGINS, "run", "--resume", "out/r", "--set", "optimizer.lr=0.5")
     assert code == 2
     assert "is at epoch 4 of 4; nothing to train" in one_line(err)
     assert sorted(p.name for p in run.parent.iterdir()) == ["r"]
-    assert _snapshot(run) == before
+    assert snapshot(run) == before
 
 
 def test_train_longer_continues_the_run_itself(
@@ -125,16 +118,16 @@ def test_the_python_api_refuses_to_rewind_a_run_in_its_own_folder(run: Path) -> 
     from tvae_core._config import build_config
     from tvae_core._errors import UsageError
 
-    before = _snapshot(run)
+    before = snapshot(run)
     pm = PluginManager([str(TOY_PLUGIN)], autoload=False)
     early = run / "checkpoints/epoch_0002.pt"
     config = build_config(toy_config(epochs=4))
     trainer = Trainer(config, plugins=pm, run_dir=run, resume_from=early)
     with pytest.raises(UsageError, match=r"is an earlier checkpoint of .* overwrite its later"):
         trainer.fit()
-    assert _snapshot(run) == before
+    assert snapshot(run) == before
     # Another folder is a new run that starts from it.
     other = run.parent / "from-early"
     summary = Trainer(config, plugins=pm, run_dir=other, resume_from=early).fit()
     assert summary.status == "completed" and _epochs(other)[-1] == 4
-    assert _snapshot(run) == before
+    assert snapshot(run) == before

@@ -13,18 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.reliability.support import PLUGINS, cli, one_line, toy_config, write_config
+from tests.reliability.support import PLUGINS, cli, one_line, snapshot, toy_config, write_config
 from tvae_core._errors import CheckpointError
 from tvae_core._run import integrity
 from tvae_core._run.checkpoint import load_checkpoint, save_checkpoint
-
-
-def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {
-        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in folder.rglob("*")
-        if p.is_file() and p.name != ".lock"
-    }
 
 
 @pytest.fixture
@@ -63,13 +55,13 @@ def test_a_flipped_byte_in_a_weight_fails_the_crc_check(
     capsys: pytest.CaptureFixture[str], run: Path
 ) -> None:
     _flip_weight_byte(run / "checkpoints/last.pt")
-    before = _snapshot(run)
+    before = snapshot(run)
     code, err = _resume(capsys)
     assert code == 2
     line = one_line(err)
     assert "last.pt: cannot load checkpoint: the archive is damaged (record" in line
     assert "fails its CRC check" in line
-    assert _snapshot(run) == before
+    assert snapshot(run) == before
     with pytest.raises(CheckpointError, match="fails its CRC check"):
         from tvae_core import model_from_checkpoint
 
@@ -83,13 +75,13 @@ def test_a_replaced_file_fails_the_recorded_hash(
     state = torch.load(last, weights_only=True)
     state["global_step"] += 1  # another valid archive, written by hand
     torch.save(state, last)
-    before = _snapshot(run)
+    before = snapshot(run)
     code, err = _resume(capsys)
     assert code == 2
     line = one_line(err)
     assert "last.pt: the file changed since the run wrote it: its sha256 is" in line
     assert "checkpoints/SHA256SUMS records" in line
-    assert _snapshot(run) == before
+    assert snapshot(run) == before
 
 
 def test_a_file_the_record_does_not_list_is_read(

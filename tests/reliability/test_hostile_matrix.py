@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.reliability.support import PLUGINS, cli, toy_config, write_config
+from tests.reliability.support import PLUGINS, cli, snapshot, toy_config, write_config
 
 MARKER = "tvae_matrix_marker"
 
@@ -297,14 +297,6 @@ ROWS: list[Row] = [
 ]
 
 
-def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {
-        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in folder.rglob("*")
-        if p.is_file() and p.name != ".lock"
-    }
-
-
 @pytest.fixture(scope="module")
 def good_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.conftest import TOY_PLUGIN
@@ -335,7 +327,7 @@ def test_hostile_input(
     (folder / "victim").mkdir()
     (folder / "victim/keep.txt").write_text("precious")
     args = row.build(folder)
-    before = _snapshot(folder)
+    before = snapshot(folder)
     RESULTS[row.name] = False
     code, _, err = cli(capsys, *args)
     assert "Traceback" not in err, err
@@ -344,7 +336,7 @@ def test_hostile_input(
     assert len(errors) == 1, err
     assert len([line for line in err.splitlines() if line.strip()]) <= 3, err  # + warnings
     assert len(errors[0]) < 600, errors[0]
-    assert _snapshot(folder) == before  # nothing written, nothing deleted
+    assert snapshot(folder) == before  # nothing written, nothing deleted
     assert not (folder / MARKER).exists()
     assert not (folder / "out").exists() and not Path("out").exists()
     RESULTS[row.name] = True

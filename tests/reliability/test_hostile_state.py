@@ -11,15 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.reliability.support import PLUGINS, cli, one_line, toy_config, write_config
-
-
-def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {
-        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in folder.rglob("*")
-        if p.is_file() and p.name != ".lock"
-    }
+from tests.reliability.support import PLUGINS, cli, one_line, snapshot, toy_config, write_config
 
 
 @pytest.fixture(scope="module")
@@ -111,11 +103,11 @@ def test_a_metrics_log_that_is_a_folder_is_one_line(
     log = tmp_path / "out/r/metrics.jsonl"
     log.unlink()
     log.mkdir()
-    before = _snapshot(tmp_path / "out/r")
+    before = snapshot(tmp_path / "out/r")
     code, _, err = cli(capsys, *PLUGINS, "run", "--resume", "out/r", "--set", "epochs=3")
     assert code == 2
     assert "metrics.jsonl is not a file" in one_line(err)
-    assert _snapshot(tmp_path / "out/r") == before
+    assert snapshot(tmp_path / "out/r") == before
 
 
 def test_new_plugin_in_a_folder_that_cannot_be_written(

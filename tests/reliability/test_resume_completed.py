@@ -8,18 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TOY_PLUGIN
-from tests.reliability.support import PLUGINS, cli, one_line, toy_config, write_config
+from tests.reliability.support import PLUGINS, cli, one_line, snapshot, toy_config, write_config
 from tvae_core import PluginManager, Trainer
 from tvae_core._config import build_config
 from tvae_core._errors import UsageError
-
-
-def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {
-        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
-        for p in folder.rglob("*")
-        if p.is_file()
-    }
 
 
 def test_resuming_a_completed_run_changes_nothing_and_says_how_to_go_on(
@@ -30,14 +22,14 @@ def test_resuming_a_completed_run_changes_nothing_and_says_how_to_go_on(
     assert code == 0, err
     run = tmp_path / "out/r"
     first = json.loads((run / "run.json").read_text())
-    before = _snapshot(run)
+    before = snapshot(run, lock=True)
 
     code, _, err = cli(capsys, *PLUGINS, "run", "--resume", "out/r")
     assert code == 2
     line = one_line(err)
     assert "out/r has completed its 2 epochs; nothing to train" in line
     assert "tvae run --resume out/r --set epochs=4" in line
-    assert _snapshot(run) == before
+    assert snapshot(run, lock=True) == before
 
     code, _, err = cli(capsys, *PLUGINS, "run", "--resume", "out/r", "--set", "epochs=4")
     assert code == 0, err
@@ -53,11 +45,11 @@ def test_the_python_api_refuses_to_resume_a_completed_run(tmp_path: Path) -> Non
     config = build_config(toy_config(epochs=2))
     pm = PluginManager([str(TOY_PLUGIN)], autoload=False)
     Trainer(config, plugins=pm, run_dir=tmp_path / "x").fit()
-    before = _snapshot(tmp_path / "x")
+    before = snapshot(tmp_path / "x", lock=True)
     again = Trainer(config, plugins=pm, run_dir=tmp_path / "x", resume_from=tmp_path / "x")
     with pytest.raises(UsageError, match="has completed its 2 epochs"):
         again.fit()
-    assert _snapshot(tmp_path / "x") == before
+    assert snapshot(tmp_path / "x", lock=True) == before
 
 
 def test_a_run_killed_after_its_last_checkpoint_is_finished_on_resume(
