@@ -305,8 +305,7 @@ def radius_by_level_figure(
     ax.set_title(title or "radius by level", fontsize=10)
     ax.grid(True, which="both", axis="y", alpha=0.3)
     counts = ", ".join(f"{k}: {len(radii[k])}" for k in levels)
-    handles = [h for h in ax.get_legend_handles_labels()[0]]
-    if handles:
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     fig.text(0.8, 0.13, "operations per level\n" + _wrap(counts, 24), fontsize=6, va="bottom")
     return fig
