@@ -228,8 +228,11 @@ class Environment:
     def close(self) -> None:
         """Destroy the process group if :meth:`start` created it (not one the caller made)."""
         if self._owns_process_group:
+            import gc
+
             import torch.distributed as dist
 
+            gc.collect()  # a DDP wrapper in a reference cycle still holds the group
             with contextlib.suppress(Exception):
                 dist.destroy_process_group()
             self._owns_process_group = False

@@ -350,6 +350,9 @@ class Trainer:
             # tracking callback uploads them).
             summary = self._finish(status, reason, start, error)
             self._end_callbacks(view)
+            # DDP's reducer holds the process group: let the wrapper go before the group
+            # does, or rank > 0 tears gloo down at interpreter exit and aborts (SIGABRT).
+            self._forward_model = loop.forward_model = self.parts.model
             self.env.close()
             if self._run is not None:
                 self._run.release()
