@@ -9,22 +9,28 @@ The latent path, used by training, evaluation and export alike::
     z       = exp_0(mu + eps * std)  (training)   a reparameterised sample; z = z_mean in eval mode
     logits  = decoder(log_0(z))                   (B, n, 3), class c meaning trit c - 1
 
-The curvature lives in geoopt's ``PoincareBall`` (``model.manifold``); when learnable it is a
-parameter of the model, every closed form reads it as a tensor and ``forward`` returns it
-(``outputs["curvature"]``) so losses reach it too.
+The curvature is stored as geoopt's ``PoincareBall`` stores it (the parameter
+``manifold.isp_c``, the inverse softplus of c, trained when learnable), so state dicts load
+either way, but building and training the model imports neither geoopt nor scipy (half a
+second of start-up). ``model.manifold`` is a geoopt ``PoincareBall`` holding that same
+parameter, imported on first use. Every closed form reads c as a tensor and ``forward``
+returns it (``outputs["curvature"]``) so losses reach it too.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import nn
 
 from tvae_ternary.geometry import expmap0, logmap0, soft_clip_radius
 from tvae_ternary.space import n_trits_from_size
+
+if TYPE_CHECKING:
+    import geoopt
 
 Activation = Literal["relu", "silu", "gelu", "tanh", "leaky_relu"]
 
@@ -35,6 +41,25 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
     "leaky_relu": nn.LeakyReLU,
 }
+
+
+class _Curvature(nn.Module):
+    """The ball's curvature c > 0, stored as ``geoopt.PoincareBall`` stores it.
+
+    ``isp_c`` is the inverse softplus of c, a parameter (trained only when learnable)
+    computed with geoopt's operations, so its state dict and values are a ``PoincareBall``'s
+    to the bit. ``TernaryVAE.manifold`` swaps this holder for a real ``PoincareBall`` that
+    takes over the same parameter.
+    """
+
+    def __init__(self, c: float, learnable: bool) -> None:
+        super().__init__()
+        value = torch.as_tensor(c)
+        if not torch.is_floating_point(value):
+            value = value.to(torch.get_default_dtype())
+        with torch.no_grad():
+            isp_c = value.exp().sub_(1).log_()
+        self.isp_c = nn.Parameter(isp_c, requires_grad=learnable)
 
 
 def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
@@ -84,8 +109,6 @@ class TernaryVAE(nn.Module):
         mlp_mean: bool = True,
     ) -> None:
         super().__init__()
-        import geoopt
-
         self.n_trits = n_trits_from_size(input_dim, where="input_dim")
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be at least 1, got {latent_dim}")
@@ -119,15 +142,38 @@ class TernaryVAE(nn.Module):
             nn.Linear(in_features, latent_dim, bias=False) if self.linear_path else None
         )
 
-        self.manifold = geoopt.PoincareBall(c=curvature, learnable=learn_curvature)
+        # Registered where geoopt's PoincareBall was, so parameters keep their order (and
+        # optimizer states saved before load); straight into _modules, as the name is taken
+        # by the ``manifold`` property.
+        self._modules["manifold"] = _Curvature(curvature, learn_curvature)
         # The trit of each one-hot class; moves with the model, not saved in its state_dict.
         self.register_buffer("_trit_values", torch.tensor([-1.0, 0.0, 1.0]), persistent=False)
 
     @property
+    def manifold(self) -> geoopt.PoincareBall:
+        """The latent space as a ``geoopt.PoincareBall`` holding the model's curvature.
+
+        The first call imports geoopt and puts the ball in place of the model's own holder of
+        the curvature; the ball takes over the same ``isp_c`` parameter, so the state dict,
+        the parameters and any optimizer built on them are unchanged.
+        """
+        held = self._modules["manifold"]
+        if not isinstance(held, _Curvature):
+            return held
+        import geoopt
+
+        ball = geoopt.PoincareBall(learnable=held.isp_c.requires_grad)
+        ball.isp_c = held.isp_c
+        self._modules["manifold"] = ball
+        return ball
+
+    @property
     def curvature(self) -> torch.Tensor:
         """c as a 0-dim tensor (a function of a parameter when learnable)."""
-        c: torch.Tensor = self.manifold.c
-        return c
+        # softplus(isp_c), what PoincareBall.c computes; read through _modules so that
+        # asking for c never imports geoopt.
+        isp_c: torch.Tensor = self._modules["manifold"].isp_c  # type: ignore[union-attr,assignment]
+        return nn.functional.softplus(isp_c)
 
     def one_hot(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n) trits in {-1, 0, 1} -> (B, 3n) one-hot encoder input."""
