@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from tvae_losses.geometric import Geodesic, PadicRanking, Radial
+from tvae_losses.geometric import Geodesic, PadicIsosceles, PadicRanking, Radial
 from tvae_ternary.data import ternary_tensors
 from tvae_ternary.geometry import distance, expmap0, radius
 from tvae_ternary.space import perfect_embedding, valuation_table
@@ -169,6 +169,8 @@ def test_geodesic_anchors_subsample_and_gradients() -> None:
         (Geodesic, {"anchors": -1}, "anchors"),
         (PadicRanking, {"margin": -0.1}, "margin"),
         (PadicRanking, {"triplets_per_anchor": 0}, "triplets_per_anchor"),
+        (PadicIsosceles, {"tolerance": -0.1}, "tolerance"),
+        (PadicIsosceles, {"pairs": 0}, "pairs"),
     ],
 )
 def test_bad_settings(factory: type, kwargs: dict[str, object], message: str) -> None:
@@ -297,3 +299,66 @@ def test_padic_ranking_closest_pairs_draw_uniformly_among_the_exact_partners() -
     partners = {i for i in range(81) if int(v[i]) == 1}
     assert len(partners) == 18 and set(seen) <= partners
     assert len(seen) > 60 and len(set(seen)) >= 16
+
+
+def test_padic_isosceles_draws_two_distinct_rows_at_one_3_adic_distance() -> None:
+    n = 4
+    batch = ternary_tensors(n)
+    index = batch["index"]
+    v = valuation_table(n)
+    seen: set[int] = set()
+    torch.manual_seed(0)
+    z = torch.randn(81, 3, dtype=torch.float64) * 0.1
+    captured: list[torch.Tensor] = []
+    import tvae_losses.geometric as geometric
+
+    real = geometric.rowwise_distance
+
+    def spy(x: torch.Tensor, j: torch.Tensor, c: object = 1.0) -> torch.Tensor:
+        captured.append(j)
+        return real(x, j, c)  # type: ignore[arg-type]
+
+    geometric.rowwise_distance = spy  # type: ignore[assignment]
+    try:
+        for _ in range(50):
+            PadicIsosceles(pairs=2)(_outputs(z), batch)
+    finally:
+        geometric.rowwise_distance = real
+    for j in captured:
+        p, q = j[0], j[1]  # (pairs, B)
+        assert bool((p != q).all())
+        depth_p = v[(index[p] - index).abs()]
+        assert torch.equal(depth_p, v[(index[q] - index).abs()])
+        seen |= set(depth_p.flatten().tolist())
+    assert seen == set(range(n))  # every depth 0..n-1 is drawn
+
+
+def _triangles(n: int, ratio: float, on_a_line: int | None = None) -> torch.Tensor:
+    """Digit k's three values at an equilateral triangle of side ratio^k in plane k (tangent
+    vectors at the origin, mapped to the ball); digit ``on_a_line``'s on a line instead."""
+    digits = ternary_tensors(n)["x"].double() + 1  # (N, n) digit values 0, 1, 2
+    angles = torch.tensor([0.0, 2.0, 4.0], dtype=torch.float64) * torch.pi / 3
+    vertices = torch.stack([angles.cos(), angles.sin()], 1) / math.sqrt(3)  # side 1
+    line = torch.tensor([[-0.5, 0.0], [0.0, 0.0], [0.5, 0.0]], dtype=torch.float64)
+    parts = []
+    for k in range(n):
+        table = line if k == on_a_line else vertices
+        parts.append(ratio**k * table[digits[:, k].long()])
+    return expmap0(0.2 * torch.cat(parts, dim=1))
+
+
+def test_padic_isosceles_is_zero_on_equilateral_digits_and_charges_a_line() -> None:
+    n = 5
+    batch = ternary_tensors(n)
+    torch.manual_seed(0)
+    # Orthogonal planes at ratio 0.5: one depth's distances spread by at most
+    # 1 / sqrt(1 - 0.25) (log 0.14), inside the tolerance.
+    assert float(PadicIsosceles(tolerance=0.3)(_outputs(_triangles(n, 0.5)), batch)) == 0.0
+    # The deepest digit on a line: its ends twice as far apart as its neighbours (log 0.69).
+    line = _triangles(n, 0.5, on_a_line=n - 1)
+    assert float(PadicIsosceles(tolerance=0.3)(_outputs(line), batch)) > 0.0
+    z = line.clone().requires_grad_(True)
+    PadicIsosceles(tolerance=0.3)(_outputs(z), batch).backward()
+    assert z.grad is not None and torch.isfinite(z.grad).all()
+    # Only the rows whose deepest-digit comparison is charged move.
+    assert 0 < int((z.grad.abs().sum(1) > 0).sum()) < len(z)

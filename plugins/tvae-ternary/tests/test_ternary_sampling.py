@@ -76,10 +76,34 @@ def test_tree_dataset_indexes_like_its_first_epoch() -> None:
     assert [int(ds[i]["index"]) for i in range(len(ds))] == order.tolist()
 
 
+def test_tree_partners_add_rows_at_the_same_depth() -> None:
+    n = 6
+    ds = _setup(
+        TernaryOpsDataset(n_trits=n, batch_size=64, sampling="tree", level_rows=2, tree_partners=2)
+    )
+    v = valuation_table(n)
+    lead = 2 * (n + 1)
+    seen = []
+    for batch in ds.train_batches(0):
+        assert len(batch["index"]) == 64
+        index = batch["index"]
+        count = (len(index) - lead) // 4
+        g = index[lead : lead + 4 * count].reshape(count, 4)  # (a, p, p', q)
+        dp, dp2, dq = (v[(g[:, 0] - g[:, j]).abs()] for j in (1, 2, 3))
+        assert bool((dp == dp2).all()) and bool((dp - dq == 1).all())
+        seen.append(dp)
+    assert set(torch.cat(seen).tolist()) == set(range(1, n))
+    # One partner keeps the groups of three, drawn as before.
+    one = _setup(TernaryOpsDataset(n_trits=n, batch_size=64, sampling="tree", tree_partners=1))
+    default = _setup(TernaryOpsDataset(n_trits=n, batch_size=64, sampling="tree"))
+    assert torch.equal(one.epoch_order(2), default.epoch_order(2))
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
         ({"sampling": "levels"}, "sampling must be 'uniform' or 'tree'"),
+        ({"tree_partners": 0}, "tree_partners must be an integer in 1..8"),
         ({"sampling": "tree", "stratified": True}, "set one of them"),
         ({"level_rows": -1}, "level_rows must be >= 0"),
     ],

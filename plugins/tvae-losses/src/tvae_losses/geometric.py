@@ -70,6 +70,25 @@ def _mean_per_group(
     return (sums / counts.clamp_min(1e-12)).sum() / present.sum().clamp_min(1.0)
 
 
+def _depth_blocks(
+    index: torch.Tensor, n: int, base: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The batch sorted by digit-reversed index, and each row's shared-digit blocks in it.
+
+    Returns ``order`` (sorted position -> row), ``lo`` and ``at_least`` (B, n + 1): where the
+    rows sharing >= d low digits with each row start among the sorted rows and how many
+    there are (d = 0..n; the row itself and its repeats share all n), and ``exactly``
+    (B, n): how many share exactly d, d = 0..n-1. Rows sharing an anchor's low d digits are
+    one contiguous range of the sorted keys, so this is a ``searchsorted`` per row and depth,
+    O(B n log B), no B x B matrix.
+    """
+    keys = reversed_key(index, n, base)
+    sorted_keys, order = keys.sort()
+    depths = torch.arange(n + 1, device=index.device)
+    lo, at_least = shared_blocks(sorted_keys, keys.unsqueeze(1), depths, n, base)
+    return order, lo, at_least, at_least[:, :-1] - at_least[:, 1:]
+
+
 class PadicRanking(_PadicTerm):
     """Triplet margin loss ordering hyperbolic distances by the 3-adic distance.
 
@@ -149,12 +168,7 @@ class PadicRanking(_PadicTerm):
         """
         size = index.numel()
         device = index.device
-        keys = reversed_key(index, n, base)
-        sorted_keys, order = keys.sort()
-        depths = torch.arange(n + 1, device=device)
-        # (B, n + 1): where the rows sharing >= d digits start, and how many, d = 0..n
-        lo, at_least = shared_blocks(sorted_keys, keys.unsqueeze(1), depths, n, base)
-        exactly = at_least[:, :-1] - at_least[:, 1:]  # (B, n): share exactly d, d = 0..n-1
+        order, lo, at_least, exactly = _depth_blocks(index, n, base)
         held = exactly > 0
         # Depths k in 1..n-1 with a comparison (k against k - 1) in the batch.
         usable = held[:, 1:] & held[:, :-1]
@@ -214,6 +228,97 @@ class PadicRanking(_PadicTerm):
             gap = gap + self.margin
         hinge = F.relu(gap)
         weight = valid.to(z.dtype)
+        if not self.balanced:
+            return (hinge * weight).sum() / weight.sum().clamp_min(1.0)
+        return _mean_per_group(hinge.flatten(), weight.flatten(), depth.flatten())
+
+
+class PadicIsosceles(_PadicTerm):
+    """Rows at one 3-adic distance from an anchor at one hyperbolic distance from it.
+
+    The 3-adic distance is an ultrametric: every row sharing exactly k low digits with an
+    anchor lies at the same distance 3^-k from it, and the three values of a digit are
+    mutually equidistant (an equilateral triangle). Ranking alone (depth k nearer than
+    depth k - 1) is also met by a digit whose three values lie on a line, until the line's
+    two ends, twice as far apart as its neighbours, reach past the digit before it: what
+    fails from n = 10 (benchmarks/README.md). For each anchor this term draws ``pairs``
+    times a depth k (uniformly among the depths where the batch holds two other rows sharing
+    exactly k digits with it) and two such rows p, p', and charges
+    ``relu(|log d_c(a, p) - log d_c(a, p')| - tolerance)``. The perfect embedding of the
+    domain page spreads the distances of one depth by the digits below it (a factor
+    1 / sqrt(1 - ratio^2), log 0.27 at ratio 0.65), which a ``tolerance`` of 0.3 leaves free.
+
+    Tree batches with ``data.tree_partners: 2`` hold such pairs at every depth; uniform
+    batches only at the shallow ones.
+
+    Args:
+        tolerance: the log-distance gap left free.
+        pairs: comparisons per anchor.
+        points: which output to embed: the posterior mean "z_mean" or the sample "z".
+        balanced: weight every depth alike (the mean over depths of each depth's mean hinge).
+        base: the prime p of the p-adic distance; None (the default) takes the dataset's.
+    """
+
+    name = "padic_isosceles"
+    #: A training objective: validation skips it, as it does padic_ranking.
+    train_only = True
+
+    def __init__(
+        self,
+        tolerance: float = 0.3,
+        pairs: int = 4,
+        points: PointKey = "z_mean",
+        balanced: bool = True,
+        base: int | None = None,
+    ) -> None:
+        if not tolerance >= 0:
+            raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+        if isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 1:
+            raise ValueError(f"pairs must be an integer >= 1, got {pairs!r}")
+        self.tolerance = tolerance
+        self.pairs = pairs
+        self.points = points
+        self.balanced = balanced
+        self.base = base
+        self._base = None
+        self.requires = frozenset({f"outputs.{points}", "batch.index", "batch.x"})
+
+    def __call__(self, outputs: Tensors, batch: Tensors) -> torch.Tensor:
+        z = outputs[self.points]
+        index = batch["index"]
+        n = batch["x"].shape[-1]
+        size = z.shape[0]
+        if size < 3:
+            return z.sum() * 0.0
+        base = self._batch_base(batch, n)
+        order, lo, at_least, exactly = _depth_blocks(index, n, base)
+        usable = exactly >= 2  # (B, n): two rows sharing exactly d digits, d = 0..n-1
+        rows = torch.arange(size, device=z.device)
+        ps: list[torch.Tensor] = []
+        qs: list[torch.Tensor] = []
+        ks: list[torch.Tensor] = []
+        for _ in range(self.pairs):
+            pick = torch.where(usable, torch.rand(usable.shape, device=z.device), -1.0)
+            k = pick.argmax(dim=1)
+            count = exactly[rows, k]
+            # Two distinct draws j1 != j2 among the `count` rows, placed as in pick_exactly.
+            j1 = (
+                (torch.rand(size, device=z.device) * count).long().clamp(max=count - 1).clamp_min(0)
+            )
+            j2 = (torch.rand(size, device=z.device) * (count - 1).clamp_min(1)).long()
+            j2 = j2 + (j2 >= j1).long()
+            bounds = (lo[rows, k], at_least[rows, k], lo[rows, k + 1], at_least[rows, k + 1])
+            for j, out in ((j1, ps), (j2, qs)):
+                u = (j.to(torch.float64) + 0.5) / count.clamp_min(1).to(torch.float64)
+                pos, _ = pick_exactly(*bounds, u)
+                out.append(order[pos.clamp(max=size - 1)])
+            ks.append(k)
+        pair = torch.stack([torch.stack(ps), torch.stack(qs)])  # (2, pairs, B)
+        d = rowwise_distance(z, pair, _curvature(outputs))
+        gap = (torch.log(d[0].clamp_min(1e-6)) - torch.log(d[1].clamp_min(1e-6))).abs()
+        hinge = F.relu(gap - self.tolerance)
+        weight = usable.any(dim=1).to(z.dtype).expand_as(hinge)
+        depth = torch.stack(ks)
         if not self.balanced:
             return (hinge * weight).sum() / weight.sum().clamp_min(1.0)
         return _mean_per_group(hinge.flatten(), weight.flatten(), depth.flatten())

@@ -1,4 +1,4 @@
-"""The tvae plugin module of tvae-losses: ``reconstruction``, ``kl``, ``padic_ranking``, ``radial``, ``geodesic``.
+"""The tvae plugin module of tvae-losses: ``reconstruction``, ``kl``, ``padic_ranking``, ``padic_isosceles``, ``radial``, ``geodesic``.
 
 Factories are lazy ``"module:attribute"`` strings with descriptions, so listing components
 imports nothing heavy.
@@ -30,6 +30,11 @@ def tvae_register_losses(register: RegisterFn) -> None:
         "padic_ranking",
         f"{_PKG}.geometric:PadicRanking",
         description="Triplet margin loss ordering Poincaré distances by the 3-adic distance",
+    )
+    register(
+        "padic_isosceles",
+        f"{_PKG}.geometric:PadicIsosceles",
+        description="Rows at one 3-adic distance from an anchor kept at one Poincaré distance",
     )
     register(
         "radial",

@@ -127,6 +127,9 @@ class TernaryOpsDataset(TensorDataset):
             so each step compares every depth of the tree and places every level
             (:mod:`tvae_ternary.sampling`); an epoch has as many steps as a uniform one.
         level_rows: rows of each valuation level per batch when ``sampling`` is "tree".
+        tree_partners: rows sharing exactly k digits with each anchor of a tree batch's
+            groups (1: groups of three rows; 2 adds a second, so that the batch holds pairs
+            at one 3-adic distance from an anchor for ``padic_isosceles``).
         min_steps: an epoch has at least this many training steps: at small n the rows are
             drawn again (each pass a fresh shuffle) until it does, so a recipe counted in
             epochs trains as many steps at every n (the default config sets 39, the steps of
@@ -145,6 +148,7 @@ class TernaryOpsDataset(TensorDataset):
         sampling: Literal["uniform", "tree"] = "uniform",
         level_rows: int = 2,
         min_steps: int = 1,
+        tree_partners: int = 1,
     ) -> None:
         check_n_trits(n_trits)
         if sampling not in ("uniform", "tree"):
@@ -155,6 +159,12 @@ class TernaryOpsDataset(TensorDataset):
             )
         if isinstance(min_steps, bool) or not isinstance(min_steps, int) or min_steps < 1:
             raise ValueError(f"min_steps must be an integer >= 1, got {min_steps!r}")
+        if (
+            isinstance(tree_partners, bool)
+            or not isinstance(tree_partners, int)
+            or not (1 <= tree_partners <= 8)
+        ):
+            raise ValueError(f"tree_partners must be an integer in 1..8, got {tree_partners!r}")
         if level_rows < 0:
             raise ValueError(f"level_rows must be >= 0, got {level_rows}")
         if batch_size < 1:
@@ -176,6 +186,7 @@ class TernaryOpsDataset(TensorDataset):
         self.sampling = sampling
         self.level_rows = level_rows
         self.min_steps = min_steps
+        self.tree_partners = tree_partners
         self.val_fraction = val_fraction
         self.split = split
         self.subtree_depth = subtree_depth
@@ -239,6 +250,7 @@ class TernaryOpsDataset(TensorDataset):
                 batch_size=self.batch_size,
                 level_rows=self.level_rows,
                 gen=gen,
+                partners=self.tree_partners,
             )
         # Passes over the rows until the epoch's length, each its own shuffle from the epoch's
         # seeded generator (the first is the permutation the core's TensorDataset draws).

@@ -95,6 +95,7 @@ def tree_order(
     batch_size: int,
     level_rows: int,
     gen: torch.Generator,
+    partners: int = 1,
 ) -> torch.Tensor:
     """Row positions of one epoch of tree batches: ``steps`` blocks of ``batch_size`` rows.
 
@@ -107,6 +108,9 @@ def tree_order(
         level_rows: rows of each valuation level per batch (levels absent from the training
             rows are skipped).
         gen: the epoch's generator (seeded by the run and the epoch).
+        partners: rows sharing exactly ``k`` digits with each anchor per group (each drawn
+            independently): with 2 or more a batch holds pairs at one 3-adic distance from an
+            anchor, which ``padic_isosceles`` compares.
 
     Returns:
         A (steps * batch_size,) long tensor of positions into ``index``.
@@ -126,9 +130,10 @@ def tree_order(
         ]
         level_block = torch.cat(picks, dim=1)
 
-    # Groups (a, p, q): anchors from a seeded permutation, partners at depths k and k - 1.
-    groups = (batch_size - level_block.shape[1]) // 3
-    fill = batch_size - level_block.shape[1] - 3 * groups
+    # Groups (a, p.., q): anchors from a seeded permutation, partners at depths k and k - 1.
+    width = 2 + partners
+    groups = (batch_size - level_block.shape[1]) // width
+    fill = batch_size - level_block.shape[1] - width * groups
     total = steps * groups
     perm = torch.randperm(rows, generator=gen)
     anchors = perm.repeat(-(-total // rows))[:total] if total else perm[:0]
@@ -139,6 +144,7 @@ def tree_order(
         depth = torch.ones(total, dtype=torch.long)
     p = by_key[_partners(keys, anchor_keys, depth, n_trits, gen)]
     q = by_key[_partners(keys, anchor_keys, depth - 1, n_trits, gen)]
-    group_block = torch.stack([anchors, p, q], dim=1).reshape(steps, 3 * groups)
+    more = [by_key[_partners(keys, anchor_keys, depth, n_trits, gen)] for _ in range(partners - 1)]
+    group_block = torch.stack([anchors, p, *more, q], dim=1).reshape(steps, width * groups)
     filler = torch.randint(rows, (steps, fill), generator=gen)
     return torch.cat([level_block, group_block, filler], dim=1).reshape(-1)
