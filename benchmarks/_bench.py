@@ -126,6 +126,26 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+def train_epoch(tr: Any, epoch: int) -> dict[str, float]:
+    """One training epoch of a set-up trainer through the engine's own loop (what ``fit`` runs)."""
+    loop = getattr(tr, "_bench_loop", None)
+    if loop is None:
+        from tvae_core._engine.step import EpochLoop
+
+        loop = EpochLoop(
+            tr.config,
+            tr.parts,
+            tr.env,
+            tr._forward_model,
+            tr.callbacks,
+            tr.counters,
+            tr._last_path,
+        )
+        tr._bench_loop = loop
+    logs: dict[str, float] = loop.run(epoch)
+    return logs
+
+
 def time_epochs(tr: Any, epochs: int, warmup: int = 1) -> list[float]:
     """Wall seconds of ``epochs`` training epochs of a set-up trainer (after ``warmup`` ones).
 
@@ -136,7 +156,7 @@ def time_epochs(tr: Any, epochs: int, warmup: int = 1) -> list[float]:
     for e in range(warmup + epochs):
         synchronize(tr.device)
         t = time.perf_counter()
-        tr._train_epoch(e)
+        train_epoch(tr, e)
         if tr.scheduler is not None:
             tr.scheduler.step()
         synchronize(tr.device)

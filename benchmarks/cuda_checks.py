@@ -27,7 +27,7 @@ def syncs_per_epoch(tr: object, epoch: int) -> tuple[int, list[str]]:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            tr._train_epoch(epoch)  # type: ignore[attr-defined]
+            _bench.train_epoch(tr, epoch)
         finally:
             torch.cuda.set_sync_debug_mode("default")
     where = [str(w.message).splitlines()[0][:120] for w in caught if "synchroniz" in str(w.message)]
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> list[Row]:
         return [Row(NAME, "CUDA checks", "skipped", note="no CUDA device")]
     rows: list[Row] = []
     tr = _bench.trainer(args.sets, device="cuda").setup()
-    tr._train_epoch(0)
+    _bench.train_epoch(tr, 0)
     count, where = syncs_per_epoch(tr, 1)
     rows.append(
         Row(

@@ -2,7 +2,7 @@
 
 Rows: the default run at n = 9 (median epoch, steps/s, one validation, peak memory); the
 same with n = 7..11 and with batch sizes 128..4096 at n = 9. Epochs run the engine's own
-loop (``Trainer._train_epoch`` and the scheduler step), so the figures are what `tvae run`
+loop (``EpochLoop.run``, as ``fit`` runs it, and the scheduler step), so the figures are what `tvae run`
 spends per epoch outside validation.
 
     python benchmarks/epoch_time.py [--quick] [--device cuda] [--set trainer.precision=bf16-mixed]

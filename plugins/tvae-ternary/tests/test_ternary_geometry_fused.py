@@ -1,0 +1,219 @@
+"""The one-node ball maps and distances against the plain formulas they replace.
+
+``_reference`` holds the formulas as they were written before the hand-written backwards
+(issue 16, item 2): autograd differentiates them op by op. Every function must give the same
+values and the same gradients (points and curvature) within float tolerance, including the
+floors (the origin, coincident points, the boundary cap), and pass ``gradcheck`` in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tvae_ternary import geometry
+
+Fn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class _reference:  # a namespace of the plain formulas
+    EPS = 1e-7
+
+    @staticmethod
+    def sqrt_c(c: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(c, dtype=like.dtype, device=like.device).sqrt()
+
+    @staticmethod
+    def acosh1p(t: torch.Tensor) -> torch.Tensor:
+        t = t.clamp_min(1e-12)
+        return torch.log1p(t + torch.sqrt(t * (t + 2.0)))
+
+    @staticmethod
+    def den(sq_norm: torch.Tensor, c: float | torch.Tensor) -> torch.Tensor:
+        return (1.0 - c * sq_norm).clamp_min(_reference.EPS)
+
+    @staticmethod
+    def distance(x: torch.Tensor, y: torch.Tensor, c: float | torch.Tensor) -> torch.Tensor:
+        r = _reference
+        sq = (x - y).pow(2).sum(-1)
+        den = r.den(x.pow(2).sum(-1), c) * r.den(y.pow(2).sum(-1), c)
+        return r.acosh1p(2.0 * c * sq / den) / r.sqrt_c(c, sq)
+
+    @staticmethod
+    def pairwise_distance(
+        x: torch.Tensor, y: torch.Tensor | None, c: float | torch.Tensor
+    ) -> torch.Tensor:
+        r = _reference
+        y = x if y is None else y
+        x2, y2 = x.pow(2).sum(-1), y.pow(2).sum(-1)
+        sq = (x2.unsqueeze(1) + y2.unsqueeze(0) - 2.0 * (x @ y.T)).clamp_min(0.0)
+        den = r.den(x2, c).unsqueeze(1) * r.den(y2, c).unsqueeze(0)
+        return r.acosh1p(2.0 * c * sq / den) / r.sqrt_c(c, sq)
+
+    @staticmethod
+    def rowwise_distance(x: torch.Tensor, j: torch.Tensor, c: float | torch.Tensor) -> torch.Tensor:
+        r = _reference
+        other = x.index_select(0, j.reshape(-1)).view(*j.shape, x.shape[-1])
+        diff = x - other
+        sq = (diff * diff).sum(-1)
+        den = r.den((x * x).sum(-1), c)
+        return r.acosh1p(2.0 * c * sq / (den * den[j])) / r.sqrt_c(c, sq)
+
+    @staticmethod
+    def radius(x: torch.Tensor, c: float | torch.Tensor) -> torch.Tensor:
+        sc = _reference.sqrt_c(c, x)
+        scaled = (sc * x.norm(dim=-1)).clamp(max=1.0 - _reference.EPS)
+        return 2.0 * torch.atanh(scaled) / sc
+
+    @staticmethod
+    def expmap0(u: torch.Tensor, c: float | torch.Tensor) -> torch.Tensor:
+        sc = _reference.sqrt_c(c, u)
+        norm = u.norm(dim=-1, keepdim=True).clamp_min(_reference.EPS)
+        return torch.tanh(sc * norm) * u / (sc * norm)
+
+    @staticmethod
+    def logmap0(x: torch.Tensor, c: float | torch.Tensor) -> torch.Tensor:
+        sc = _reference.sqrt_c(c, x)
+        norm = x.norm(dim=-1, keepdim=True).clamp_min(_reference.EPS)
+        scaled = (sc * norm).clamp(max=1.0 - _reference.EPS)
+        return torch.atanh(scaled) * x / (sc * norm)
+
+    @staticmethod
+    def soft_clip_radius(u: torch.Tensor, max_radius: float) -> torch.Tensor:
+        norm = u.norm(dim=-1, keepdim=True).clamp_min(_reference.EPS)
+        rho = 2.0 * norm
+        return u * (max_radius * torch.tanh(rho / max_radius) / rho)
+
+
+def _ball(gen: torch.Generator, n: int, dim: int, c: float, max_rho: float) -> torch.Tensor:
+    """Points of the ball of curvature -c with radii up to ``max_rho`` (float64)."""
+    u = torch.randn(n, dim, generator=gen, dtype=torch.float64)
+    rho = max_rho * torch.rand(n, 1, generator=gen, dtype=torch.float64)
+    return torch.tanh(c**0.5 * rho / 2) / c**0.5 * u / u.norm(dim=-1, keepdim=True)
+
+
+def _cases(
+    gen: torch.Generator, c: float, n: int = 24, dim: int = 5
+) -> dict[str, tuple[torch.Tensor, Callable[..., Fn]]]:
+    """name -> (input points, fn(module) -> f(x, c)) for every map and distance."""
+    tangent = torch.randn(n, dim, generator=gen, dtype=torch.float64)
+    tangent[0] = 0.0  # the origin: every norm floor
+    tangent[1] *= 40.0  # far out: tanh saturates, the soft cap bends
+    points = _ball(gen, n, dim, c, 5.0)
+    points[0] = 0.0
+    others = _ball(gen, n - 3, dim, c, 5.0)
+    off = ~torch.eye(n, dtype=torch.bool)
+    j = torch.randint(0, n, (2, 3, n), generator=gen)
+    j[0, 0, :4] = torch.arange(4)  # a row against itself: d = 0 at the floor
+    beyond = points.clone()
+    beyond[2] *= 1.2 / (c**0.5 * beyond[2].norm())  # outside the ball: log_0's and rho's cap
+    return {
+        "expmap0": (tangent, lambda m: lambda x, k: m.expmap0(x, k)),
+        "logmap0": (beyond, lambda m: lambda x, k: m.logmap0(x, k)),
+        "soft_clip_radius": (tangent, lambda m: lambda x, k: m.soft_clip_radius(x, 4.0)),
+        "radius": (beyond, lambda m: lambda x, k: m.radius(x, k)),
+        "rowwise_distance": (points, lambda m: lambda x, k: m.rowwise_distance(x, j, k)),
+        # Off the diagonal: a point's distance to itself by the GEMM is rounding noise.
+        "pairwise_distance": (
+            points,
+            lambda m: lambda x, k: m.pairwise_distance(x, None, k)[off],
+        ),
+        "pairwise_distance_xy": (
+            points,
+            lambda m: lambda x, k: m.pairwise_distance(x, others.to(x.dtype), k),
+        ),
+        "distance": (points, lambda m: lambda x, k: m.distance(x, x.flip(0), k)),
+    }
+
+
+def _value_and_grads(
+    f: Fn, x0: torch.Tensor, c: float, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    x = x0.to(dtype).clone().requires_grad_()
+    k = torch.tensor(c, dtype=dtype, requires_grad=True)
+    out = f(x, k)
+    weights = torch.linspace(0.5, 1.5, out.numel(), dtype=dtype).view_as(out)
+    (out * weights).sum().backward()
+    assert x.grad is not None
+    grad_c = k.grad if k.grad is not None else torch.zeros((), dtype=dtype)
+    return out.detach(), x.grad, grad_c
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, rtol: float) -> bool:
+    return bool(((a - b).abs() <= rtol * (b.abs().max() + 1e-30) + rtol * b.abs()).all())
+
+
+@settings(derandomize=True, max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([0.5, 1.0, 2.0]))
+def test_values_and_gradients_equal_the_plain_formulas_in_float64(seed: int, c: float) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    for name, (x0, make) in _cases(gen, c).items():
+        got = _value_and_grads(make(geometry), x0, c, torch.float64)
+        want = _value_and_grads(make(_reference), x0, c, torch.float64)
+        for what, a, b in zip(("value", "grad x", "grad c"), got, want, strict=True):
+            assert torch.isfinite(a).all(), (name, what)
+            assert _close(a, b, 1e-9), (name, what, (a - b).abs().max())
+
+
+@settings(derandomize=True, max_examples=10, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([0.5, 1.0, 2.0]))
+def test_values_and_gradients_equal_the_plain_formulas_in_float32(seed: int, c: float) -> None:
+    """Within float32 rounding of the same float64 truth (both forms round differently)."""
+    gen = torch.Generator().manual_seed(seed)
+    for name, (x0, make) in _cases(gen, c).items():
+        if name.startswith("pairwise"):
+            x0 = x0 * 0.9  # |x|^2 + |y|^2 - 2 x.y loses float32 digits near the boundary
+        truth = _value_and_grads(make(_reference), x0, c, torch.float64)
+        got = _value_and_grads(make(geometry), x0, c, torch.float32)
+        plain = _value_and_grads(make(_reference), x0, c, torch.float32)
+        for what, a, p, t in zip(("value", "grad x", "grad c"), got, plain, truth, strict=True):
+            err_new = ((a.double() - t).abs().max() / (t.abs().max() + 1e-30)).item()
+            err_old = ((p.double() - t).abs().max() / (t.abs().max() + 1e-30)).item()
+            assert err_new <= max(4 * err_old, 1e-5), (name, what, err_new, err_old)
+
+
+def test_gradcheck_in_float64() -> None:
+    """Hand-written backwards against finite differences, in the points and the curvature."""
+    gen = torch.Generator().manual_seed(0)
+    for name, (x0, make) in _cases(gen, 1.0, n=7, dim=3).items():
+        f = make(geometry)
+        x = x0.clone()
+        x[0] = 0.1  # away from the kinks of the floors, where finite differences straddle them
+        if name in ("logmap0", "radius"):
+            x[2] *= 0.5
+        x.requires_grad_()
+        k = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(f, (x, k), eps=1e-6, atol=1e-5), name
+
+
+def test_floors_give_the_plain_formulas_gradients() -> None:
+    """The origin, a point against itself and a point beyond the cap: zero or finite, as before."""
+    x = torch.zeros(3, 4, dtype=torch.float64, requires_grad=True)
+    for fn in (geometry.radius, geometry.expmap0, geometry.logmap0):
+        fn(x).sum().backward()
+    geometry.soft_clip_radius(x, 4.0).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    same = torch.full((2, 3), 0.2, dtype=torch.float64, requires_grad=True)
+    d = geometry.rowwise_distance(same, torch.tensor([[1, 0]]))
+    assert torch.allclose(d, _reference.rowwise_distance(same, torch.tensor([[1, 0]]), 1.0))
+    d.sum().backward()
+    assert same.grad is not None and bool((same.grad == 0).all())
+
+
+def test_each_map_is_one_autograd_node() -> None:
+    """One node per idea: the result's backward leads straight to the input's."""
+    x = (0.1 * torch.randn(8, 3)).requires_grad_()
+    j = torch.randint(0, 8, (2, 8))
+    for out in (
+        geometry.expmap0(x),
+        geometry.logmap0(x),
+        geometry.soft_clip_radius(x, 4.0),
+        geometry.radius(x),
+        geometry.rowwise_distance(x, j),
+        geometry.pairwise_distance(x),
+    ):
+        assert out.grad_fn is not None
+        nexts = [fn for fn, _ in out.grad_fn.next_functions if fn is not None]
+        assert nexts and all(type(fn).__name__ == "AccumulateGrad" for fn in nexts)
