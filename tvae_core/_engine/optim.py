@@ -44,8 +44,13 @@ def _unwrapped(func: Callable[..., Any]) -> Callable[..., Any]:
         func = inner
 
 
-class _EagerStart(torch.optim.Optimizer):
-    """A torch optimizer that does not import ``torch._dynamo`` outside ``torch.compile``."""
+class EagerStart(torch.optim.Optimizer):
+    """A torch optimizer that does not import ``torch._dynamo`` outside ``torch.compile``.
+
+    Public as :class:`tvae_core.optim.EagerStart`: it calls torch's own ``Optimizer``
+    methods without their compiler wrappers, so it must come before torch's ``Optimizer`` in
+    a subclass's MRO and after any class whose overrides should still run.
+    """
 
     def _eager(self, name: str, *args: Any) -> Any:
         method = getattr(super(), name)
@@ -80,15 +85,15 @@ class _EagerStart(torch.optim.Optimizer):
             torch.set_grad_enabled(previous)
 
 
-class Adam(_EagerStart, torch.optim.Adam):
+class Adam(EagerStart, torch.optim.Adam):
     """``torch.optim.Adam`` that starts without importing ``torch._dynamo``."""
 
 
-class AdamW(_EagerStart, torch.optim.AdamW):
+class AdamW(EagerStart, torch.optim.AdamW):
     """``torch.optim.AdamW`` that starts without importing ``torch._dynamo``."""
 
 
-class SGD(_EagerStart, torch.optim.SGD):
+class SGD(EagerStart, torch.optim.SGD):
     """``torch.optim.SGD`` that starts without importing ``torch._dynamo``."""
 
 

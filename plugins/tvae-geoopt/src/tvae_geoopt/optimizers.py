@@ -1,13 +1,18 @@
-"""``RiemannianAdam`` and ``RiemannianSGD``: geoopt's updates, torch's speed on ordinary weights."""
+"""``RiemannianAdam`` and ``RiemannianSGD``: geoopt's updates, torch's speed on ordinary weights.
+
+geoopt is imported only when a manifold parameter is optimized (its inner optimizers live in
+:mod:`tvae_geoopt._riemannian`).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
-import geoopt
 import torch
 
+from tvae_core import optim
 from tvae_geoopt.split import Params, SplitOptimizer
 
 
@@ -75,10 +80,14 @@ class RiemannianAdam(SplitOptimizer):
         super().__init__(params, defaults, fused=fused)
 
     def _new_manifold_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-        return geoopt.optim.RiemannianAdam(groups)
+        from tvae_geoopt._riemannian import EagerRiemannianAdam
+
+        # geoopt has no type hints: its constructor's signature is unknown to the checker.
+        make: Callable[..., torch.optim.Optimizer] = EagerRiemannianAdam
+        return make(groups)
 
     def _new_euclidean_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-        return torch.optim.Adam(groups)
+        return optim.Adam(groups)
 
 
 class RiemannianSGD(SplitOptimizer):
@@ -136,7 +145,10 @@ class RiemannianSGD(SplitOptimizer):
         super().__init__(params, defaults, fused=fused)
 
     def _new_manifold_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-        return geoopt.optim.RiemannianSGD(groups, lr=self.defaults["lr"])
+        from tvae_geoopt._riemannian import EagerRiemannianSGD
+
+        make: Callable[..., torch.optim.Optimizer] = EagerRiemannianSGD
+        return make(groups, lr=self.defaults["lr"])
 
     def _new_euclidean_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-        return torch.optim.SGD(groups)
+        return optim.SGD(groups)

@@ -16,15 +16,21 @@ hyperparameters. To its users it is one ``torch.optim.Optimizer``:
 - ``load_state_dict`` takes that layout, also from a plain geoopt or torch optimizer over
   the same parameters, and converts each step counter to the form its inner optimizer
   keeps (a Python int for geoopt, a float tensor for torch).
+
+Neither geoopt nor ``torch._dynamo`` is imported for a model without manifold tensors (as
+tvae's ``TernaryVAE``): a tensor can only be a ``ManifoldTensor`` once geoopt is imported,
+and the facade and its torch optimizer are :class:`tvae_core.optim.EagerStart` ones.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
-from geoopt import ManifoldTensor
+
+from tvae_core.optim import EagerStart
 
 MANIFOLD = "manifold"
 EUCLIDEAN = "euclidean"
@@ -37,7 +43,9 @@ _FUSED_DEVICES = ("cpu", "cuda")
 
 def is_manifold_tensor(param: torch.Tensor) -> bool:
     """True for tensors that carry a geoopt manifold and need the Riemannian update."""
-    return isinstance(param, ManifoldTensor)
+    # Looked up, not imported: before geoopt is imported no tensor can be a ManifoldTensor.
+    tensors = sys.modules.get("geoopt.tensor")
+    return tensors is not None and isinstance(param, tensors.ManifoldTensor)
 
 
 def fused_supported(params: Iterable[torch.Tensor]) -> bool:
@@ -56,7 +64,7 @@ def _scalar_step_dtype(fused: bool) -> torch.dtype:
     return torch.float32
 
 
-class SplitOptimizer(torch.optim.Optimizer):
+class SplitOptimizer(EagerStart):
     """Base of the split optimizers; subclasses name their hyperparameters and inner classes.
 
     Subclasses set :attr:`hyperparameters` (group keys copied to both inner optimizers),
