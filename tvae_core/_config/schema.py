@@ -143,9 +143,22 @@ class TrainerConfig(BaseModel):
         description="with on_nonfinite: skip, this many skipped steps in a row stop the run "
         "(failed, naming the last one's cause): a fault that never goes away",
     )
-    compile: bool = False
+    compile: bool | Literal["forward", "step"] = Field(
+        False,
+        description="torch.compile: false (eager), 'step' (the model's forward and every loss "
+        "term as one graph, their backward included; also true) or 'forward' (the model's "
+        "forward alone); docs/scaling.md says when it pays",
+    )
     progress: bool = True
     num_threads: int | None = Field(None, ge=1, le=4096)  # more is a typo, not a machine
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_mode(cls, value: Any) -> Any:
+        # One message for a bad value (a bool-or-literal union would give two).
+        if isinstance(value, bool) or value in ("forward", "step"):
+            return value
+        raise ValueError("expected false, true, 'step' or 'forward'")
 
 
 class PluginsConfig(BaseModel):

@@ -12,6 +12,7 @@ import random
 import signal
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -125,6 +126,23 @@ def interrupt_again() -> contextlib.AbstractContextManager[Any]:
     return stack
 
 
+def compile_cache_dir() -> Path:
+    """Where inductor keeps compiled kernels between runs: ``$TORCHINDUCTOR_CACHE_DIR``, else
+    ``tvae/inductor`` under the user cache (``$XDG_CACHE_HOME`` or ``~/.cache``)."""
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "tvae" / "inductor"
+
+
+def keep_compile_cache() -> Path:
+    """Point inductor at :func:`compile_cache_dir` (its own default, under /tmp, is lost at a
+    reboot): a second run of the same step loads its kernels instead of compiling them."""
+    path = compile_cache_dir()
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
+    return path
+
+
 class Environment:
     """Device, ranks and precision of one run, from its ``trainer`` section.
 
@@ -192,16 +210,34 @@ class Environment:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self._autocast_dtype)
 
+    @property
+    def compile_mode(self) -> str | None:
+        """What ``trainer.compile`` compiles here: None (eager), "step" or "forward".
+
+        Under DDP the whole step compiles as "forward" does, the wrapper alone: DDP's gradient
+        all-reduce runs from hooks that a graph of the step's own would have to keep.
+        """
+        mode = self.config.compile
+        if mode is False:
+            return None
+        if mode == "forward" or self.world_size > 1:
+            return "forward"
+        return "step"
+
     def wrap(self, model: torch.nn.Module) -> Any:
-        """The module the loop calls: DDP across ranks, compiled with ``trainer.compile``."""
+        """The module the loop calls: DDP across ranks, compiled with ``trainer.compile: forward``.
+
+        (``step`` compiles the forward together with the losses: :mod:`tvae_core._engine.step`.)
+        """
         forward: Any = model
         if self.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             forward = DDP(model, device_ids=ids)
-        if self.config.compile:
+        if self.compile_mode == "forward":
             # Compiling the DDP wrapper (not the bare module) keeps DDP's gradient all-reduce.
+            keep_compile_cache()
             forward = torch.compile(forward)
         return forward
 

@@ -116,10 +116,22 @@ class LossRegistry:
         self, outputs: Mapping[str, torch.Tensor], batch: Mapping[str, torch.Tensor]
     ) -> LossResult:
         """Evaluate every term on ``outputs`` and ``batch`` and sum the weighted values."""
+        values = {name: loss(outputs, batch) for name, loss in self._losses.items()}
+        ref = next(iter(outputs.values()), None)
+        return self.combine(values, device=ref.device if ref is not None else None)
+
+    def combine(self, values: Mapping[str, Any], device: torch.device | None = None) -> LossResult:
+        """The result of the terms' ``values`` (one per term, by name) at the current weights.
+
+        What :meth:`compose` does after evaluating the terms; a compiled step evaluates them
+        in its graph and combines them here, so the weights stay plain floats that callbacks
+        change between steps without recompiling anything. ``device`` holds the total when
+        every weight is 0 (else the first term's device).
+        """
         terms: dict[str, LossTerm] = {}
         total: torch.Tensor | None = None
-        for name, loss in self._losses.items():
-            value = loss(outputs, batch)
+        for name in self._losses:
+            value = values[name]
             if not (
                 isinstance(value, torch.Tensor) and value.numel() == 1 and value.is_floating_point()
             ):
@@ -130,8 +142,8 @@ class LossRegistry:
                 contribution = value * weight
                 total = contribution if total is None else total + contribution
         if total is None:
-            ref = next(iter(outputs.values()), None)
-            total = torch.zeros((), device=ref.device if ref is not None else None)
+            first = next(iter(terms.values()), None)
+            total = torch.zeros((), device=first.value.device if first is not None else device)
         return LossResult(total, terms)
 
     def _bad_return(self, name: str, value: Any) -> NoReturn:

@@ -6,12 +6,15 @@ accumulated and checked once, unless ``trainer.on_nonfinite: skip`` needs a per-
 decision. Under DDP a rank never skips a backward the others run (their all-reduce would
 wait forever): a non-finite loss on one rank makes the all-reduced gradient non-finite on
 every rank, so the gradient check decides, alike on all ranks.
+
+With ``trainer.compile: step`` (or ``true``) the model's forward and every loss term run as
+one ``torch.compile`` graph (:class:`CompiledStep`), their backward compiled with it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +22,64 @@ import torch
 
 from tvae_core._config.schema import RunConfig
 from tvae_core._engine.build import RunParts
-from tvae_core._engine.environment import Environment, rank_seed
+from tvae_core._engine.environment import Environment, keep_compile_cache, rank_seed
 from tvae_core._engine.faults import gradient_culprit, nonfinite, too_many_skips
+from tvae_core._engine.losses import LossRegistry, LossResult
 from tvae_core._engine.records import StepLogs
 from tvae_core._engine.state import Counters
 from tvae_core._plugins.interfaces import TRAIN_PREFIX, CallbackList
+
+Batch = Mapping[str, torch.Tensor]
+
+
+class CompiledStep:
+    """The model's forward and every loss term's value, as one compiled graph.
+
+    AOTAutograd compiles the backward with it. The weighted sum stays outside
+    (:meth:`LossRegistry.combine`), so a callback that changes a weight recompiles nothing.
+    The first batch runs eagerly: terms check their first batch with host reads (a graph
+    break), and tracing them afterwards gives one whole graph. A batch shaped unlike the one
+    compiled (a short last batch) runs eagerly too, instead of compiling a second graph.
+    Random draws come from torch's own generator (inductor's ``fallback_random``), so a
+    compiled step draws the noise and the triplets an eager one does.
+    """
+
+    def __init__(self, model: Any, losses: LossRegistry) -> None:
+        fns = [losses.get(name) for name in losses.names()]
+        names = losses.names()
+
+        def terms(batch: Batch) -> dict[str, torch.Tensor]:
+            outputs = model(batch)
+            return {name: fn(outputs, batch) for name, fn in zip(names, fns, strict=True)}
+
+        self.losses, self.eager = losses, terms
+        keep_compile_cache()
+        self.compiled = torch.compile(terms, options={"fallback_random": True})
+        self.warm = False
+        self.shapes: tuple[Any, ...] | None = None
+
+    def __call__(self, batch: Batch) -> LossResult:
+        shapes = tuple((k, v.shape) for k, v in batch.items() if isinstance(v, torch.Tensor))
+        if not self.warm:
+            self.warm = True
+            fn = self.eager
+        elif self.shapes is None or shapes == self.shapes:
+            self.shapes = shapes
+            fn = self.compiled
+        else:
+            fn = self.eager
+        return self.losses.combine(fn(batch))
+
+
+def step_function(env: Environment, model: Any, losses: LossRegistry) -> Callable[..., LossResult]:
+    """What a step evaluates: the batch's loss result, eagerly or through :class:`CompiledStep`."""
+    if env.compile_mode == "step":
+        return CompiledStep(model, losses)
+
+    def eager(batch: Batch) -> LossResult:
+        return losses.compose(model(batch), batch)
+
+    return eager
 
 
 class EpochLoop:
@@ -48,6 +104,7 @@ class EpochLoop:
         self.skips_in_a_row = 0  # across epochs: a fault that never goes away stops the run
         self.check_each_step = env.device.type == "cpu" or self.skip_bad
         self.params = [p for p in parts.model.parameters() if p.requires_grad]
+        self.compute = step_function(env, forward_model, parts.losses)
 
     def _nonfinite(
         self, epoch: int, what: str, terms: Any = None, culprit: str | None = None
@@ -84,7 +141,7 @@ class EpochLoop:
         for batch_idx, batch in enumerate(parts.dataset.train_batches(epoch)):
             cbs.on_batch_start(batch_idx, batch)
             with env.autocast():
-                result = losses.compose(model(batch), batch)
+                result = self.compute(batch)
             total = result.total
             if check_loss and not bool(torch.isfinite(total)):
                 if self.skip_bad:
