@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             setup_and_first,
             "s",
             note="cold cache" if getattr(args, "cold", False) else f"cache {cache}",
+            extra={"first_epoch_s": first},
         ),
         Row(
             NAME,
