@@ -1,27 +1,39 @@
 """The ``tvae`` command line: one module per command, all on the application of :mod:`._app`.
 
-``main`` is the console script's entry point; ``app`` the root ``typer.Typer``;
-``build_cli`` the click group with the plugin commands added (lazily). The core's commands
-are registered here, in the order ``tvae --help`` lists them.
+``main`` is the console script's entry point; ``app`` the root ``typer.Typer`` with the
+core's commands (registered by :mod:`._commands`); ``build_cli`` the click group with the
+plugin commands added (lazily). Importing this package imports neither typer nor a command
+module: ``tvae config`` prints the shipped default without them (no plugin can change it),
+every other command line loads the application first.
 """
 
-from tvae_core.cli._app import app, build_cli, main
-from tvae_core.cli._configs import config_cmd, validate
-from tvae_core.cli._evaluate import evaluate
-from tvae_core.cli._listing import list_, show
-from tvae_core.cli._plugins import new_plugin
-from tvae_core.cli._run import run
-from tvae_core.cli._runs import runs_app
-from tvae_core.cli._sweep import sweep
+from __future__ import annotations
 
-app.command("run")(run)
-app.add_typer(runs_app, name="runs")
-app.command("evaluate")(evaluate)
-app.command("sweep")(sweep)
-app.command("list")(list_)
-app.command("new-plugin")(new_plugin)
-app.command("show")(show)
-app.command("validate")(validate)
-app.command("config")(config_cmd)
+import sys
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["app", "build_cli", "main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs the app and turns tvae errors into one-line messages."""
+    if list(sys.argv[1:] if argv is None else argv) == ["config"]:
+        from tvae_core.cli._default import default_config_text
+
+        sys.stdout.write(default_config_text())
+        return
+    from tvae_core.cli import _commands
+
+    _commands.main(argv)
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("app", "build_cli"):
+        from tvae_core.cli import _commands
+
+        return getattr(_commands, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from tvae_core.cli._app import app, build_cli

@@ -111,10 +111,9 @@ def config_cmd(
     if name is None:
         # the shipped file as it is, read without importing the config schema (pydantic):
         # the same text as tvae_core._config.default_config_text(), 0.2-0.4 s sooner
-        from importlib import resources
+        from tvae_core.cli._default import default_config_text
 
-        resource = resources.files("tvae_core").joinpath("default_config.yaml")
-        sys.stdout.write(resource.read_text("utf-8"))
+        sys.stdout.write(default_config_text())
         return
     text = preset_or_error(manager(plugin), name).text()
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
