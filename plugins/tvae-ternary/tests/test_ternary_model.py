@@ -6,7 +6,7 @@ import pytest
 import torch
 from tvae_ternary.data import ternary_tensors
 from tvae_ternary.geometry import distance, expmap0, logmap0, radius, soft_clip_radius
-from tvae_ternary.model import TernaryVAE
+from tvae_ternary.model import TernaryVAE, auto_latent_dim
 from tvae_ternary.space import all_trits
 
 KEYS = {"logits", "mu", "logvar", "z", "z_mean", "curvature"}
@@ -43,6 +43,8 @@ def test_non_power_of_three_input_dim_is_rejected(bad: int) -> None:
     ("kwargs", "message"),
     [
         ({"latent_dim": 0}, "latent_dim"),
+        ({"latent_dim": "big"}, "latent_dim must be 'auto' or an integer"),
+        ({"latent_dim": True}, "latent_dim must be 'auto' or an integer"),
         ({"curvature": 0.0}, "curvature"),
         ({"activation": "swish"}, "activation"),
         ({"max_radius": -1.0}, "max_radius"),
@@ -52,6 +54,15 @@ def test_non_power_of_three_input_dim_is_rejected(bad: int) -> None:
 def test_bad_settings_name_the_setting(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TernaryVAE(input_dim=27, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("n", "dim"), [(3, 16), (9, 16), (10, 18), (12, 22)])
+def test_auto_latent_dim_gives_a_plane_to_every_digit_but_the_lowest(n: int, dim: int) -> None:
+    assert auto_latent_dim(n) == dim
+    if n <= 10:
+        model = TernaryVAE(input_dim=3**n, latent_dim="auto", hidden_dims=(8,))
+        assert model.latent_dim == dim
+        assert model({"x": torch.zeros(2, n)})["z"].shape == (2, dim)
 
 
 def test_wrong_trit_count_names_the_mismatch() -> None:

@@ -71,12 +71,25 @@ def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def auto_latent_dim(n_trits: int) -> int:
+    """The ball's dimension for ``latent_dim: auto``: max(16, 2 (n - 1)).
+
+    Every digit's three values form a triangle in a plane of its own, except the lowest
+    digit's, which only ever separates the farther partner of a closest comparison and may
+    lie on a line. Sixteen dimensions hold n = 9 at every bar; from n = 10 the two deepest
+    digits, short of a plane, collapse onto lines and their depths fail (measured in
+    benchmarks/README.md, issue 11).
+    """
+    return max(16, 2 * (n_trits - 1))
+
+
 class TernaryVAE(nn.Module):
     """MLP VAE of the 3^n ternary operations with a hyperbolic (Poincaré-ball) latent.
 
     Args:
         input_dim: number of operations N = 3^n (n is derived; filled from the dataset).
-        latent_dim: dimension D of the Poincaré ball.
+        latent_dim: dimension D of the Poincaré ball, or "auto" for
+            :func:`auto_latent_dim` of the operations' n (16 up to n = 9, 2 (n - 1) above).
         curvature: c > 0 of the ball (sectional curvature -c); the initial value if learnable.
         hidden_dims: widths of the encoder's hidden layers; the decoder mirrors them.
         learn_curvature: make c a parameter trained with the rest of the model.
@@ -97,7 +110,7 @@ class TernaryVAE(nn.Module):
     def __init__(
         self,
         input_dim: int = 19683,
-        latent_dim: int = 16,
+        latent_dim: int | Literal["auto"] = 16,
         curvature: float = 1.0,
         hidden_dims: tuple[int, ...] = (256, 256),
         learn_curvature: bool = False,
@@ -110,8 +123,10 @@ class TernaryVAE(nn.Module):
     ) -> None:
         super().__init__()
         self.n_trits = n_trits_from_size(input_dim, where="input_dim")
-        if latent_dim < 1:
-            raise ValueError(f"latent_dim must be at least 1, got {latent_dim}")
+        if latent_dim == "auto":
+            latent_dim = auto_latent_dim(self.n_trits)
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be 'auto' or an integer >= 1, got {latent_dim!r}")
         if not curvature > 0:
             raise ValueError(f"curvature must be positive, got {curvature}")
         if max_radius < 0:
