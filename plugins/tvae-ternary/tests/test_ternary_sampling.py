@@ -91,6 +91,7 @@ def test_tree_partners_add_rows_at_the_same_depth() -> None:
         g = index[lead : lead + 4 * count].reshape(count, 4)  # (a, p, p', q)
         dp, dp2, dq = (v[(g[:, 0] - g[:, j]).abs()] for j in (1, 2, 3))
         assert bool((dp == dp2).all()) and bool((dp - dq == 1).all())
+        assert bool((g[:, 1] != g[:, 2]).all())  # two different rows (every depth holds two)
         seen.append(dp)
     assert set(torch.cat(seen).tolist()) == set(range(1, n))
     # One partner keeps the groups of three, drawn as before.

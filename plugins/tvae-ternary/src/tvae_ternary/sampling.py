@@ -72,18 +72,29 @@ def _partners(
     depth: torch.Tensor,
     n_trits: int,
     gen: torch.Generator,
-) -> torch.Tensor:
+    avoid: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Positions (in ``keys``) of a row sharing exactly ``depth`` low digits with each anchor.
 
-    Where no training row does, a uniformly random position is returned instead.
+    Also returns each draw's rank j among those rows. With ``avoid`` (the ranks of an earlier
+    draw at the same depths) a different row is drawn wherever there are two or more. Where
+    no training row shares exactly ``depth`` digits, a uniformly random position is returned.
     """
     size = len(keys)
     lo, at_least = shared_blocks(keys, anchor_keys, depth, n_trits)
     lo_in, inner = shared_blocks(keys, anchor_keys, depth + 1, n_trits)
     u = torch.rand(len(anchor_keys), generator=gen, dtype=torch.float64)
-    pos, choices = pick_exactly(lo, at_least, lo_in, inner, u)
+    count = at_least - inner
+    if avoid is None:
+        j = (u * count.clamp_min(1)).long()
+    else:
+        # A rank among the count - 1 others, shifted past the avoided one.
+        j = (u * (count - 1).clamp_min(1)).long()
+        j = torch.where(count >= 2, j + (j >= avoid).long(), j)
+    u_j = (j.to(torch.float64) + 0.5) / count.clamp_min(1).to(torch.float64)
+    pos, _ = pick_exactly(lo, at_least, lo_in, inner, u_j if avoid is not None else u)
     fallback = (u * size).long()
-    return torch.where(choices > 0, pos, fallback).clamp(max=size - 1)
+    return torch.where(count > 0, pos, fallback).clamp(max=size - 1), j
 
 
 def tree_order(
@@ -108,9 +119,10 @@ def tree_order(
         level_rows: rows of each valuation level per batch (levels absent from the training
             rows are skipped).
         gen: the epoch's generator (seeded by the run and the epoch).
-        partners: rows sharing exactly ``k`` digits with each anchor per group (each drawn
-            independently): with 2 or more a batch holds pairs at one 3-adic distance from an
-            anchor, which ``padic_isosceles`` compares.
+        partners: rows sharing exactly ``k`` digits with each anchor per group (each one
+            after the first a row other than the first wherever the depth holds two): with 2
+            or more a batch holds pairs at one 3-adic distance from an anchor, which
+            ``padic_isosceles`` compares.
 
     Returns:
         A (steps * batch_size,) long tensor of positions into ``index``.
@@ -142,9 +154,14 @@ def tree_order(
         depth = torch.randint(1, n_trits, (total,), generator=gen)
     else:
         depth = torch.ones(total, dtype=torch.long)
-    p = by_key[_partners(keys, anchor_keys, depth, n_trits, gen)]
-    q = by_key[_partners(keys, anchor_keys, depth - 1, n_trits, gen)]
-    more = [by_key[_partners(keys, anchor_keys, depth, n_trits, gen)] for _ in range(partners - 1)]
+    p_pos, p_rank = _partners(keys, anchor_keys, depth, n_trits, gen)
+    q_pos, _ = _partners(keys, anchor_keys, depth - 1, n_trits, gen)
+    p, q = by_key[p_pos], by_key[q_pos]
+    # Further partners at depth k, each a row other than p wherever the depth holds two.
+    more = [
+        by_key[_partners(keys, anchor_keys, depth, n_trits, gen, avoid=p_rank)[0]]
+        for _ in range(partners - 1)
+    ]
     group_block = torch.stack([anchors, p, *more, q], dim=1).reshape(steps, width * groups)
     filler = torch.randint(rows, (steps, fill), generator=gen)
     return torch.cat([level_block, group_block, filler], dim=1).reshape(-1)
