@@ -5,10 +5,15 @@ median wall time of several runs, once with its output piped (plain columns) and
 pseudo-terminal (rich's table), as a person at a terminal sees it. The import check runs
 the same command in-process and reads ``sys.modules`` afterwards.
 
-    python benchmarks/cli_startup.py [--quick] [--extra-plugins N] [--load N]
+    python benchmarks/cli_startup.py [--quick] [--extra-plugins N] [--load N] [--against DIR]
 
 ``--load N`` keeps N busy-looping processes running while it times (a loaded machine: N
 equal to the core count leaves each command about half a core).
+
+``--against DIR`` also times an earlier tree, interleaved with this one (A, B, A, B, ...):
+DIR holds ``tvae_core`` and ``plugins/*/src`` of another commit (``git archive REV tvae_core
+plugins | tar -x -C DIR``), put first on ``PYTHONPATH`` for its runs (the installed
+``tvae`` script and entry points stay the same).
 
 ``--extra-plugins N`` installs N more plugins beside the real ones for the timed commands: a
 folder on ``PYTHONPATH`` with N distributions, each with a plugin module registering three
@@ -49,7 +54,7 @@ def _tvae() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "tvae_core"]
 
 
-def _on_terminal(cmd: list[str]) -> float:
+def _on_terminal(cmd: list[str], env: dict[str, str] | None = None) -> float:
     """Wall time of ``cmd`` with a pseudo-terminal as its stdout and stderr (read to EOF)."""
     import fcntl
     import pty
@@ -60,7 +65,9 @@ def _on_terminal(cmd: list[str]) -> float:
     # A terminal of 120 x 40 characters (a fresh pty is 0 x 0 and rich would assume 80).
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower)
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env
+    )
     os.close(follower)
     while True:
         try:
@@ -167,18 +174,49 @@ def run(args: argparse.Namespace) -> list[Row]:
             burner.wait()
 
 
+def _tree_path(tree: str) -> str:
+    """``PYTHONPATH`` that makes ``tree``'s core and plugins shadow the installed ones."""
+    import glob
+
+    src = sorted(glob.glob(os.path.join(tree, "plugins", "*", "src")))
+    return os.pathsep.join([tree, *src, os.environ.get("PYTHONPATH", "")])
+
+
+def _once(cmd: list[str], where: str, env: dict[str, str] | None) -> float:
+    if where == "terminal":
+        return _on_terminal([*_tvae(), *cmd], env)
+    t = time.perf_counter()
+    subprocess.run([*_tvae(), *cmd], capture_output=True, check=True, env=env)
+    return time.perf_counter() - t
+
+
 def _timed(args: argparse.Namespace, label: str) -> list[Row]:
     rows: list[Row] = []
     repeats = 3 if args.quick else 11
+    against = getattr(args, "against", None)
+    other = {**os.environ, "PYTHONPATH": _tree_path(against)} if against else None
+    if against:
+        import compileall
+
+        compileall.compile_dir(against, quiet=1)
     for cmd, where in [(c, w) for c in COMMANDS for w in ("piped", "terminal")]:
-        times = []
+        times, before = [], []
         for _ in range(repeats):
-            if where == "terminal":
-                times.append(_on_terminal([*_tvae(), *cmd]))
-                continue
-            t = time.perf_counter()
-            subprocess.run([*_tvae(), *cmd], capture_output=True, check=True)
-            times.append(time.perf_counter() - t)
+            times.append(_once(cmd, where, None))
+            if other is not None:
+                before.append(_once(cmd, where, other))
+        if other is not None:
+            rows.append(
+                Row(
+                    NAME,
+                    f"tvae {' '.join(cmd)} ({where}{label}), {against}",
+                    _bench.median(before),
+                    "s",
+                    "< 0.3 s",
+                    note="interleaved with the next row",
+                    extra={"times_s": before},
+                )
+            )
         probe = subprocess.run(
             [sys.executable, "-c", _PROBE.format(args=cmd, heavy=HEAVY)],
             capture_output=True,
@@ -189,7 +227,7 @@ def _timed(args: argparse.Namespace, label: str) -> list[Row]:
         rows.append(
             Row(
                 NAME,
-                f"tvae {' '.join(cmd)} ({where}{label})",
+                f"tvae {' '.join(cmd)} ({where}{label})" + (", this tree" if against else ""),
                 _bench.median(times),
                 "s",
                 "< 0.3 s",
@@ -207,5 +245,6 @@ if __name__ == "__main__":
     parser = _bench.parser(__doc__ or NAME)
     parser.add_argument("--extra-plugins", type=int, default=0, help="install N more plugins")
     parser.add_argument("--load", type=int, default=0, help="N busy processes while timing")
+    parser.add_argument("--against", default=None, help="an earlier tree to time interleaved")
     cli_args = parser.parse_args()
     _bench.emit(run(cli_args), cli_args.json)

@@ -10,9 +10,16 @@ the parent's wall time from starting the process to its exit. Two variants, inte
 - ``dynamo preloaded``: the same with ``import torch._dynamo`` done first, which is what
   a plain ``torch.optim.Adam`` constructor did before tvae's optimizers stopped importing it.
 
+With ``--against DIR`` the second variant is an earlier tree instead: DIR holds ``tvae_core``
+and ``plugins/*/src`` of another commit (``git archive REV tvae_core plugins | tar -x -C
+DIR``), put first on ``PYTHONPATH`` (the installed entry points stay the same).
+
 It also reports which of torch._dynamo, geoopt and scipy the run imported by its first step.
 
-    python benchmarks/run_startup.py [--quick] [--repeats N]
+``--set KEY=VALUE`` (the benchmarks' option, repeatable) is passed on to ``tvae run``
+(another optimizer, say).
+
+    python benchmarks/run_startup.py [--quick] [--repeats N] [--against DIR] [--set K=V]
 """
 
 from __future__ import annotations
@@ -73,12 +80,29 @@ def _config(folder: Path, report: Path) -> Path:
     return path
 
 
-def _once(config: Path, folder: Path, preload: bool) -> float:
+_SETS: list[str] = []  # --set values for tvae run
+
+
+def _once(config: Path, folder: Path, preload: bool, env: dict[str, str] | None = None) -> float:
     argv = ["run", str(config), "--out", str(folder / "runs"), "--plugin", __file__]
+    argv += [arg for value in _SETS for arg in ("--set", value)]
     code = _SCRIPT.format(preload=preload, argv=argv)
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=folder, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=folder, capture_output=True, env=env
+    )
     return time.perf_counter() - t
+
+
+def _tree_env(tree: str) -> dict[str, str]:
+    """The environment whose ``PYTHONPATH`` puts ``tree``'s core and plugins first."""
+    import compileall
+    import glob
+
+    compileall.compile_dir(tree, quiet=1)
+    src = sorted(glob.glob(os.path.join(tree, "plugins", "*", "src")))
+    path = os.pathsep.join([tree, *src, os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path}
 
 
 def run(args: Any) -> list[Any]:
@@ -91,17 +115,25 @@ def run(args: Any) -> list[Any]:
     repeats = getattr(args, "repeats", None) or (3 if args.quick else 9)
     times: dict[bool, list[float]] = {False: [], True: []}
     imported: dict[bool, list[str]] = {}
+    against = getattr(args, "against", None)
+    other = _tree_env(against) if against else None
+    _SETS[:] = getattr(args, "sets", None) or []
+    label_sets = f" with --set {' '.join(_SETS)}" if _SETS else ""
     _once(config, folder, False)  # warm the file cache
     for _ in range(repeats):
-        for preload in (False, True):
-            times[preload].append(_once(config, folder, preload))
-            imported[preload] = json.loads(report.read_text())
+        for second in (False, True):
+            if second and other is not None:
+                times[second].append(_once(config, folder, False, other))
+            else:
+                times[second].append(_once(config, folder, second))
+            imported[second] = json.loads(report.read_text())
     rows = []
-    for preload, label in ((False, "as is"), (True, "dynamo preloaded")):
+    second_label = against if against else "dynamo preloaded"
+    for preload, label in ((False, "as is"), (True, second_label)):
         rows.append(
             Row(
                 NAME,
-                f"tvae run (default) to the end of its first step, {label}",
+                f"tvae run (default{label_sets}) to the end of its first step, {label}",
                 _bench.median(times[preload]),
                 "s",
                 note="imports " + (", ".join(imported[preload]) or "none of " + "/".join(WATCHED)),
@@ -118,5 +150,6 @@ if __name__ == "__main__":
 
     parser = _bench.parser(__doc__ or NAME)
     parser.add_argument("--repeats", type=int, default=None, help="pairs of runs")
+    parser.add_argument("--against", default=None, help="an earlier tree to time interleaved")
     cli_args = parser.parse_args()
     _bench.emit(run(cli_args), cli_args.json)
