@@ -1,6 +1,7 @@
 """The listing commands start fast: ``tvae config`` and ``tvae --help`` import no config
-schema (pydantic), torch or plugin module, and ``tvae config`` not even typer or the entry
-points (issue 16, item 4; timings in benchmarks/README.md, ``python benchmarks/cli_startup.py``)."""
+schema (pydantic), torch or plugin module, and ``tvae config`` not even typer, the plugin
+layer (pluggy) or the entry points (issue 16, item 4; timings in benchmarks/README.md,
+``python benchmarks/cli_startup.py``)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ from tvae_core.cli import main
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     main({argv!r})
-unneeded = ("typer", "importlib.metadata", "tvae_core.cli._app", "tvae_core.cli._commands")
+unneeded = ("typer", "importlib.metadata", "pluggy", "tvae_core.cli._app", "tvae_core._plugins.manager")
 print(json.dumps({{"out": out.getvalue(), "imported": [m for m in unneeded if m in sys.modules]}}))
 """
 
