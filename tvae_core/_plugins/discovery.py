@@ -73,25 +73,38 @@ def discover(group: str, *, by_distribution: bool = False) -> list[EntryPointRec
     With ``by_distribution``, first of each name *per distribution*: two distributions'
     entry points of one name are both kept (commands of one name are the CLI's to refuse).
     """
+    return discover_groups({group: by_distribution})[group]
+
+
+def discover_groups(groups: dict[str, bool]) -> dict[str, list[EntryPointRecord]]:
+    """:func:`discover` for several groups (``{group: by_distribution}``) in one reading.
+
+    Every distribution's entry points are read once for all the groups: a command line
+    needs both ``tvae.plugins`` and ``tvae.commands``, and each reading opens a file per
+    installed distribution.
+    """
     from importlib.metadata import entry_points
 
-    seen: set[tuple[str, str | None]] = set()
-    out = []
-    for ep in entry_points(group=group):
-        dist = ep.dist
-        key = (ep.name, dist.name if dist is not None and by_distribution else None)
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(
-            EntryPointRecord(
-                ep.name,
-                ep.value,
-                dist.name if dist is not None else None,
-                dist.version if dist is not None else None,
-                core_specifier(dist.requires) if dist is not None else "",
+    found = entry_points()
+    out: dict[str, list[EntryPointRecord]] = {}
+    for group, by_distribution in groups.items():
+        seen: set[tuple[str, str | None]] = set()
+        records = out[group] = []
+        for ep in found.select(group=group):
+            dist = ep.dist
+            key = (ep.name, dist.name if dist is not None and by_distribution else None)
+            if key in seen:
+                continue
+            seen.add(key)
+            records.append(
+                EntryPointRecord(
+                    ep.name,
+                    ep.value,
+                    dist.name if dist is not None else None,
+                    dist.version if dist is not None else None,
+                    core_specifier(dist.requires) if dist is not None else "",
+                )
             )
-        )
     return out
 
 

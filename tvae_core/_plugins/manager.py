@@ -38,6 +38,7 @@ from tvae_core._plugins.discovery import (
     PLUGINS_GROUP,
     EntryPointRecord,
     discover,
+    discover_groups,
     incompatibility,
 )
 from tvae_core._plugins.registry import Component, PluginInfo, Preset, Registry
@@ -61,6 +62,10 @@ def is_path_spec(spec: str) -> bool:
     return spec.endswith(".py") or os.sep in spec or "/" in spec
 
 
+def _plugin_entry_points() -> list[EntryPointRecord]:
+    return discover(PLUGINS_GROUP)
+
+
 class PluginManager:
     """tvae's plugin manager: a pluggy manager plus discovery, isolation and the registry."""
 
@@ -81,6 +86,7 @@ class PluginManager:
         self._modules: dict[str, object] = {}
         self._registry: Registry | None = None
         self._records: list[EntryPointRecord] | None = None
+        self._scan: dict[str, list[EntryPointRecord]] | None = None
         self._loaded = False
         self._requested_loaded = False
 
@@ -93,20 +99,26 @@ class PluginManager:
         """Blocked by ``--plugin no:NAME``, under its plugin or its distribution name."""
         return any(self.pm.is_blocked(n) for n in names if n)
 
-    @staticmethod
-    def _entry_points() -> list[EntryPointRecord]:
-        """Installed ``tvae.plugins`` entry points (first of each name)."""
-        return discover(PLUGINS_GROUP)
+    #: Installed ``tvae.plugins`` entry points (first of each name); tests replace it.
+    _entry_points = staticmethod(_plugin_entry_points)
 
-    @staticmethod
-    def _command_entry_points() -> list[EntryPointRecord]:
-        """Installed ``tvae.commands`` entry points (first of each name)."""
-        return discover(COMMANDS_GROUP, by_distribution=True)
+    def _scanned(self) -> dict[str, list[EntryPointRecord]]:
+        """Both entry-point groups, from one reading of the installed distributions."""
+        if self._scan is None:
+            self._scan = discover_groups({PLUGINS_GROUP: False, COMMANDS_GROUP: True})
+        return self._scan
+
+    def _command_entry_points(self) -> list[EntryPointRecord]:
+        """Installed ``tvae.commands`` entry points (first of each name per distribution)."""
+        return self._scanned()[COMMANDS_GROUP]
 
     def entry_points(self) -> list[EntryPointRecord]:
         """The installed plugins' entry points, read once per manager."""
         if self._records is None:
-            self._records = self._entry_points()
+            if type(self)._entry_points is _plugin_entry_points:  # read with the commands
+                self._records = self._scanned()[PLUGINS_GROUP]
+            else:
+                self._records = self._entry_points()
         return self._records
 
     def identity(self, module: str) -> EntryPointRecord | None:
