@@ -45,7 +45,13 @@ def test_losses_conform_on_the_real_model_and_data(name: str) -> None:
 def test_registry_from_the_default_config() -> None:
     registry = create_registry_from_training_config(load_config())
     assert isinstance(registry, LossRegistry)
-    assert registry.names() == ["reconstruction", "kl", "padic_ranking", "radial"]
+    assert registry.names() == [
+        "reconstruction",
+        "kl",
+        "padic_ranking",
+        "padic_isosceles",
+        "radial",
+    ]
     assert registry.weight("kl") == pytest.approx(1e-3)
 
 
