@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 from torch.nn import functional as F
 from tvae_ternary.geometry import pairwise_distance, radius, rowwise_distance
-from tvae_ternary.sampling import pick_exactly, reversed_key, shared_blocks
+from tvae_ternary.sampling import pick_exactly, rank_other_than, reversed_key, shared_blocks
 from tvae_ternary.space import MAX_VALUATION, base_of, check_batch_valuations, valuation_table
 
 Tensors = Mapping[str, torch.Tensor]
@@ -305,8 +305,7 @@ class PadicIsosceles(_PadicTerm):
             j1 = (
                 (torch.rand(size, device=z.device) * count).long().clamp(max=count - 1).clamp_min(0)
             )
-            j2 = (torch.rand(size, device=z.device) * (count - 1).clamp_min(1)).long()
-            j2 = j2 + (j2 >= j1).long()
+            j2 = rank_other_than(torch.rand(size, device=z.device), count, j1)
             bounds = (lo[rows, k], at_least[rows, k], lo[rows, k + 1], at_least[rows, k + 1])
             for j, out in ((j1, ps), (j2, qs)):
                 u = (j.to(torch.float64) + 0.5) / count.clamp_min(1).to(torch.float64)

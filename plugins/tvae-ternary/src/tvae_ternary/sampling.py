@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["pick_exactly", "reversed_key", "shared_blocks", "tree_order"]
+__all__ = ["pick_exactly", "rank_other_than", "reversed_key", "shared_blocks", "tree_order"]
 
 
 def reversed_key(index: torch.Tensor, n_trits: int, base: int = 3) -> torch.Tensor:
@@ -66,6 +66,13 @@ def pick_exactly(
     return torch.where(pos >= lo_next, pos + at_least_next, pos), count
 
 
+def rank_other_than(u: torch.Tensor, count: torch.Tensor, avoid: torch.Tensor) -> torch.Tensor:
+    """A uniform rank in 0..count-1 other than ``avoid`` wherever ``count`` >= 2 (``u``
+    uniform in [0, 1)): a rank among the count - 1 others, shifted past the avoided one."""
+    j = (u * (count - 1).clamp_min(1)).long()
+    return torch.where(count >= 2, j + (j >= avoid).long(), j)
+
+
 def _partners(
     keys: torch.Tensor,
     anchor_keys: torch.Tensor,
@@ -85,12 +92,7 @@ def _partners(
     lo_in, inner = shared_blocks(keys, anchor_keys, depth + 1, n_trits)
     u = torch.rand(len(anchor_keys), generator=gen, dtype=torch.float64)
     count = at_least - inner
-    if avoid is None:
-        j = (u * count.clamp_min(1)).long()
-    else:
-        # A rank among the count - 1 others, shifted past the avoided one.
-        j = (u * (count - 1).clamp_min(1)).long()
-        j = torch.where(count >= 2, j + (j >= avoid).long(), j)
+    j = (u * count.clamp_min(1)).long() if avoid is None else rank_other_than(u, count, avoid)
     u_j = (j.to(torch.float64) + 0.5) / count.clamp_min(1).to(torch.float64)
     pos, _ = pick_exactly(lo, at_least, lo_in, inner, u_j if avoid is not None else u)
     fallback = (u * size).long()
