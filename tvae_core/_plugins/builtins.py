@@ -39,5 +39,5 @@ def tvae_register_presets(register: RegisterFn) -> None:
     register(
         "default",
         "tvae_core:default_config.yaml",
-        description="The default run: all 3^9 operations into a 16-D Poincaré ball",
+        description="The default run: all 3^9 operations into an 18-D Poincaré ball",
     )
