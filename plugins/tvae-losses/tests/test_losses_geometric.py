@@ -362,3 +362,33 @@ def test_padic_isosceles_is_zero_on_equilateral_digits_and_charges_a_line() -> N
     assert z.grad is not None and torch.isfinite(z.grad).all()
     # Only the rows whose deepest-digit comparison is charged move.
     assert 0 < int((z.grad.abs().sum(1) > 0).sum()) < len(z)
+
+
+def _digit_planes(index: torch.Tensor, n: int, max_radius: float, ratio: float) -> torch.Tensor:
+    """The construction with digit k at hyperbolic scale R * ratio^k in its own plane."""
+    from tvae_ternary.space import digits_from_index
+
+    d = digits_from_index(index, n).double()
+    angle = 2 * math.pi * (d - 1) / 3
+    scale = max_radius * ratio ** torch.arange(n, dtype=torch.float64) * (d > 0)
+    u = torch.stack([angle.cos() * scale, angle.sin() * scale], -1).reshape(len(index), 2 * n)
+    return expmap0(u / 2)  # hyperbolic radius = 2 |u| at c = 1
+
+
+def test_radial_digits_target_is_the_construction_radius() -> None:
+    """`target: digits` is zero on the construction, where `level` is not (issue 11)."""
+    n = 4
+    batch = ternary_tensors(n)
+    z = _digit_planes(batch["index"], n, 1.0, 0.65)
+    z[0, 0] = float(expmap0(torch.tensor([0.65**n / 2]))[0])  # operation 0 on its level's shell
+    digits = Radial(max_radius=1.0, ratio=0.65, log_space=True, balanced=True, target="digits")
+    level = Radial(max_radius=1.0, ratio=0.65, log_space=True, balanced=True)
+    assert float(digits(_outputs(z), batch)) == pytest.approx(0.0, abs=1e-10)
+    assert float(level(_outputs(z), batch)) > 1e-3
+    # Operation 12 = digits (0, 1, 1, 0): sqrt(0.65^2 + 0.65^4), whatever its level's shell.
+    got = digits.digits_target(torch.tensor([12, 0, 1]), n, 3)
+    assert got.tolist() == pytest.approx([math.sqrt(0.65**2 + 0.65**4), 0.0, 1.0], rel=1e-6)
+    # Operation 0 (every digit zero) keeps the level target of valuation n: a finite loss.
+    assert math.isfinite(float(digits(_outputs(torch.zeros_like(z) + 1e-3), batch)))
+    with pytest.raises(ValueError, match="target must be 'level' or 'digits'"):
+        Radial(target="shell")  # type: ignore[arg-type]

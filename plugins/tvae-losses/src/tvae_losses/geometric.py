@@ -21,7 +21,13 @@ import torch
 from torch.nn import functional as F
 from tvae_ternary.geometry import pairwise_distance, radius, rowwise_distance
 from tvae_ternary.sampling import pick_exactly, rank_other_than, reversed_key, shared_blocks
-from tvae_ternary.space import MAX_VALUATION, base_of, check_batch_valuations, valuation_table
+from tvae_ternary.space import (
+    MAX_VALUATION,
+    base_of,
+    check_batch_valuations,
+    digits_from_index,
+    valuation_table,
+)
 
 Tensors = Mapping[str, torch.Tensor]
 PointKey = Literal["z_mean", "z"]
@@ -323,11 +329,20 @@ class PadicIsosceles(_PadicTerm):
         return _mean_per_group(hinge.flatten(), weight.flatten(), depth.flatten())
 
 
-class Radial:
-    """Error between each point's hyperbolic radius and R * ratio^v.
+class Radial(_PadicTerm):
+    """Error between each point's hyperbolic radius and its target radius.
 
     High valuation near the origin, one shell per level, in hyperbolic units (never a
     Euclidean norm). The valuation comes from ``batch["valuation"]``.
+
+    Two targets: ``level`` puts every operation of valuation v at R * ratio^v, one shell per
+    level; ``digits`` puts it where the perfect embedding of the domain page (each digit k a
+    triangle of side R * ratio^k in a plane of its own) has it: R * sqrt(sum of ratio^(2k)
+    over its non-zero digits k). Both order the levels (for ratio < 1/sqrt(2)), but a level's
+    shell holds operations with any deeper digits, so fitting ``level`` shrinks every digit
+    below its level's radius, and the deepest digits (with fewer digits below them) the least:
+    at n = 11 their scales then shrink by 0.75-0.82 a digit instead of ``ratio``, too slowly
+    for the closest comparisons. ``digits`` asks each digit for its own scale.
 
     Args:
         max_radius: R, the target radius of valuation 0 (hyperbolic units).
@@ -338,7 +353,12 @@ class Radial:
         balanced: weight every valuation level present in the batch alike (the mean of the
             per-level mean errors) instead of every row alike; levels 0 and 1 hold 89 % of
             the rows at n = 9 and otherwise decide the loss alone.
+        target: "level" (R * ratio^v) or "digits" (the radius of the construction).
+        base: the prime p of the digits for ``target: digits``; None (the default) takes the
+            dataset's: its batches' ``base`` column, else 3.
     """
+
+    name = "radial"
 
     def __init__(
         self,
@@ -347,24 +367,47 @@ class Radial:
         points: PointKey = "z_mean",
         log_space: bool = False,
         balanced: bool = False,
+        target: Literal["level", "digits"] = "level",
+        base: int | None = None,
     ) -> None:
         _check_scale(max_radius, ratio)
+        if target not in ("level", "digits"):
+            raise ValueError(f"target must be 'level' or 'digits', got {target!r}")
         self.max_radius = max_radius
         self.ratio = ratio
         self.points = points
         self.log_space = log_space
         self.balanced = balanced
-        self.requires = frozenset({f"outputs.{points}", "batch.valuation"})
+        self.target_kind = target
+        self.base = base
+        self._base = None
+        needs = {f"outputs.{points}", "batch.valuation"}
+        if target == "digits":
+            needs |= {"batch.index", "batch.x"}
+        self.requires = frozenset(needs)
 
     def target(self, valuation: torch.Tensor) -> torch.Tensor:
         """R * ratio^v for a tensor of valuations (float32)."""
         return self.max_radius * torch.pow(self.ratio, valuation.to(torch.float32))
 
+    def digits_target(self, index: torch.Tensor, n: int, base: int) -> torch.Tensor:
+        """R * sqrt(sum over the non-zero base-p digits k of each index of ratio^(2k))."""
+        nonzero = digits_from_index(index, n, base) != 0
+        scale = torch.pow(self.ratio, 2.0 * torch.arange(n, device=index.device))
+        return self.max_radius * (nonzero.to(torch.float32) @ scale.to(torch.float32)).sqrt()
+
     def __call__(self, outputs: Tensors, batch: Tensors) -> torch.Tensor:
         z = outputs[self.points]
         rho = radius(z, _curvature(outputs))
         v = batch["valuation"]
-        target = self.target(v).to(rho.dtype)
+        target = self.target(v)
+        if self.target_kind == "digits":
+            n = batch["x"].shape[-1]
+            digits = self.digits_target(batch["index"], n, self._batch_base(batch, n))
+            # Operation 0, every digit zero, keeps the level target of valuation n (its
+            # construction radius is 0, which a log cannot compare).
+            target = torch.where(digits > 0, digits, target)
+        target = target.to(rho.dtype)
         if self.log_space:
             err = (torch.log(rho.clamp_min(1e-6)) - torch.log(target)).pow(2)
         else:
