@@ -58,9 +58,23 @@ def entry_point_commands(pm: PluginManager) -> list[CommandSpec]:
     """The ``tvae.commands`` entry points, in precedence order, blocked plugins left out."""
     if not pm.autoload:
         return []
-    plugins_of = {r.distribution: r for r in pm.entry_points() if r.distribution}
+    return installed_commands(pm.entry_points(), pm._command_entry_points(), pm.is_blocked)
+
+
+def installed_commands(
+    plugins: Iterable[EntryPointRecord],
+    commands: Iterable[EntryPointRecord],
+    is_blocked: Callable[..., bool] = lambda *names: False,
+) -> list[CommandSpec]:
+    """:func:`entry_point_commands` from the entry points of both groups, without a manager.
+
+    ``plugins`` name a distribution's plugin (its ``tvae.plugins`` entry point), ``commands``
+    are the ``tvae.commands`` ones, and ``is_blocked(plugin, distribution)`` leaves a
+    plugin's commands out. ``tvae --help`` calls it with no plugin loaded, nor pluggy.
+    """
+    plugins_of = {r.distribution: r for r in plugins if r.distribution}
     specs = []
-    records = pm._command_entry_points()
+    records = list(commands)
     names = [r.name for r in records]
     clashing = {n for n in names if names.count(n) > 1}
     if clashing:  # only then is the order of installation worth reading (a file per dist)
@@ -73,7 +87,7 @@ def entry_point_commands(pm: PluginManager) -> list[CommandSpec]:
     for record in records:
         plugin = plugins_of.get(record.distribution or "")
         name = plugin.name if plugin is not None else (record.distribution or record.name)
-        if pm.is_blocked(name, record.distribution):
+        if is_blocked(name, record.distribution):
             continue
         spec = CommandSpec(
             record.name, name, record.distribution, record.version, "entry-point", record.value

@@ -26,11 +26,18 @@ from tvae_core._version import __version__
 PLUGINS_GROUP = "tvae.plugins"
 COMMANDS_GROUP = "tvae.commands"
 CORE_DISTRIBUTION = "tvae-core"
+#: Set (to anything but "", 0, false or no): no installed plugin is loaded, nor its commands.
+ENV_DISABLE_AUTOLOAD = "TVAE_DISABLE_PLUGIN_AUTOLOAD"
 
 # ``Requires-Dist: tvae-core>=0.1`` (also ``tvae_core (>=0.1)``), optionally with a marker.
 _CORE_REQUIREMENT = re.compile(
     r"^\s*tvae[-_.]core\s*\(?\s*(?P<spec>[^;()]*)\)?\s*(?:;(?P<marker>.*))?$", re.I
 )
+
+
+def env_flag(name: str) -> bool:
+    """Whether the environment variable ``name`` is set to anything but "", 0, false or no."""
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
 @dataclass(frozen=True)

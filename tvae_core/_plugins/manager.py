@@ -35,10 +35,12 @@ from tvae_core._plugins.contracts import HOOK_OF_KIND, KINDS
 from tvae_core._plugins.discovery import (
     COMMANDS_GROUP,
     CORE_DISTRIBUTION,
+    ENV_DISABLE_AUTOLOAD,
     PLUGINS_GROUP,
     EntryPointRecord,
     discover,
     discover_groups,
+    env_flag,
     incompatibility,
 )
 from tvae_core._plugins.registry import Component, PluginInfo, Preset, Registry
@@ -47,14 +49,9 @@ from tvae_core._version import __version__
 ENTRY_POINT_GROUP = PLUGINS_GROUP
 BUILTINS_NAME = "builtins"
 BUILTINS_MODULE = "tvae_core._plugins.builtins"
-ENV_DISABLE_AUTOLOAD = "TVAE_DISABLE_PLUGIN_AUTOLOAD"
 ENV_TRACE = "TVAE_TRACE_PLUGINS"
 #: The hooks that register something, besides the component kinds'.
 OTHER_HOOKS = ("tvae_register_presets", "tvae_add_commands")
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def is_path_spec(spec: str) -> bool:
@@ -80,8 +77,8 @@ class PluginManager:
                     "a bare 'no:'", where="--plugin", hint="write no:NAME to block the plugin NAME"
                 )
             self.pm.set_blocked(blocked)
-        self.autoload = (not _env_flag(ENV_DISABLE_AUTOLOAD)) if autoload is None else autoload
-        self.trace = _env_flag(ENV_TRACE)
+        self.autoload = (not env_flag(ENV_DISABLE_AUTOLOAD)) if autoload is None else autoload
+        self.trace = env_flag(ENV_TRACE)
         self.infos: dict[str, PluginInfo] = {}
         self._modules: dict[str, object] = {}
         self._registry: Registry | None = None

@@ -19,24 +19,25 @@ import typer
 
 from tvae_core._errors import TvaeError, describe
 from tvae_core.cli._group import TvaeGroup, split_plugin_args
+from tvae_core.cli._help import ABOUT, VERSION_HELP
 
+# Its help, its options' and its commands' (registered by ._commands) are ._help's data,
+# which `tvae --help` prints without typer.
 app = typer.Typer(
     cls=TvaeGroup,
     name="tvae",
-    help="Train Ternary VAEs: hyperbolic embeddings of the 3^n ternary operations.",
+    help=ABOUT,
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion for the user's shell
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-plugins_app = typer.Typer(
-    help="List installed plugins (name, distribution, version, hooks, components, status).",
+plugins_app = typer.Typer(  # `tvae plugins`: ._commands adds it to app, with its help
     invoke_without_command=True,
     no_args_is_help=False,
     rich_markup_mode=None,
 )
-app.add_typer(plugins_app, name="plugins")
 
 
 def _print_version(value: bool) -> None:
@@ -54,10 +55,10 @@ def _root(
         "--version",
         is_eager=True,
         callback=_print_version,
-        help="Print tvae's version and exit.",
+        help=VERSION_HELP,
     ),
 ) -> None:
-    """Train Ternary VAEs: hyperbolic embeddings of the 3^n ternary operations."""
+    """The root's options: only ``--version`` (its help is the app's, ``._help.ABOUT``)."""
 
 
 PluginOpt = typer.Option(

@@ -21,6 +21,7 @@ from typer.core import TyperGroup
 
 from tvae_core._errors import PluginError, TvaeError, describe
 from tvae_core._plugins.commands import CommandSpec
+from tvae_core.cli._help import plugin_command_help
 
 PLUGIN_FLAGS = ("--plugin", "-p")
 # typer may carry its own copy of click: take the exceptions of the one it uses.
@@ -119,7 +120,7 @@ class TvaeGroup(TyperGroup):
         for name in self.list_commands(ctx):
             spec = self.plugin_commands.get(name)
             if spec is not None and name not in self._loaded:
-                help_text = f"A command of {spec.distribution or spec.plugin} (tvae {name} --help)."
+                help_text = plugin_command_help(name, spec.distribution or spec.plugin)
             else:
                 command = self.get_command(ctx, name)
                 if command is None or command.hidden:

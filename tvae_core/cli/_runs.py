@@ -32,9 +32,8 @@ class _ListByDefault(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
-runs_app = typer.Typer(
+runs_app = typer.Typer(  # its help is ._help's, given where ._commands adds it to the app
     cls=_ListByDefault,
-    help="List the runs under a folder (default: runs), or compare runs: tvae runs compare RUN RUN...",
     rich_markup_mode=None,
 )
 
