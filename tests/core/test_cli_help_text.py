@@ -78,7 +78,7 @@ except SystemExit as exc:
     code = exc.code
 print(json.dumps({{"code": code, "modules": sorted(
     m for m in ("typer", "click", "pluggy", "rich", "tvae_core._plugins.manager",
-                "tvae_core.cli._app") if m in sys.modules)}}), file=sys.stderr)
+                "tvae_core.cli._app", "dataclasses") if m in sys.modules)}}), file=sys.stderr)
 """
 FAST = "from tvae_core.cli import main"
 TYPER = "from tvae_core.cli._commands import main"  # the application: typer prints the help
@@ -141,7 +141,7 @@ def test_tvae_help_prints_what_typer_prints(site: Path, columns: str | None) -> 
         typer_made = _run(TYPER, argv, env)
         assert fast[:3] == typer_made[:3], argv
         assert "summarise-every-run-of-a-long-sweep" in fast[1] + fast[2]
-        assert fast[3] == [], fast[3]  # neither typer, click, pluggy nor the application
+        assert fast[3] == [], fast[3]  # neither typer, click, pluggy, the app nor dataclasses
         assert "typer" in typer_made[3]
     code, out, err, _ = _run(FAST, [], env)  # bare tvae: the help as a usage error
     assert (code, out) == (2, "") and err.startswith(_help.USAGE)

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tvae_core._version import __version__
 
@@ -40,9 +39,12 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
-@dataclass(frozen=True)
-class EntryPointRecord:
-    """One entry point: its name, ``module[:attr]`` value and distribution."""
+class EntryPointRecord(NamedTuple):
+    """One entry point: its name, ``module[:attr]`` value and distribution.
+
+    A named tuple, not a dataclass, so that ``tvae --help`` need not import
+    :mod:`dataclasses` (see :class:`tvae_core._plugins.commands.CommandSpec`).
+    """
 
     name: str
     value: str
@@ -93,25 +95,30 @@ def discover_groups(groups: dict[str, bool]) -> dict[str, list[EntryPointRecord]
     from importlib.metadata import entry_points
 
     found = entry_points()
+    facts: dict[int, tuple[str | None, str | None, str]] = {}
+
+    def about(dist: Any) -> tuple[str | None, str | None, str]:
+        """A distribution's name, version and tvae-core specifier, from one parse of its
+        METADATA (``dist.name``, ``.version`` and ``.requires`` each parse it again)."""
+        if dist is None:
+            return None, None, ""
+        if id(dist) not in facts:  # every entry point of a distribution shares its object
+            meta = dist.metadata
+            requires = meta.get_all("Requires-Dist") or dist.requires  # egg-info: requires.txt
+            facts[id(dist)] = meta["Name"], meta["Version"], core_specifier(requires)
+        return facts[id(dist)]
+
     out: dict[str, list[EntryPointRecord]] = {}
     for group, by_distribution in groups.items():
         seen: set[tuple[str, str | None]] = set()
         records = out[group] = []
         for ep in found.select(group=group):
-            dist = ep.dist
-            key = (ep.name, dist.name if dist is not None and by_distribution else None)
+            name, version, requires_core = about(ep.dist)
+            key = (ep.name, name if by_distribution else None)
             if key in seen:
                 continue
             seen.add(key)
-            records.append(
-                EntryPointRecord(
-                    ep.name,
-                    ep.value,
-                    dist.name if dist is not None else None,
-                    dist.version if dist is not None else None,
-                    core_specifier(dist.requires) if dist is not None else "",
-                )
-            )
+            records.append(EntryPointRecord(ep.name, ep.value, name, version, requires_core))
     return out
 
 
