@@ -235,6 +235,18 @@ def _timed(args: argparse.Namespace, label: str) -> list[Row]:
                 extra={"times_s": times, "heavy_imports": heavy},
             )
         )
+    # The floor under the same load: the interpreter alone, with its site (.pth files), and
+    # with importlib.metadata, which reading any entry point imports.
+    for flags, code in ((["-S"], "pass"), ([], "pass"), ([], "import importlib.metadata")):
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, *flags, "-c", code], check=True)
+            times.append(time.perf_counter() - t)
+        shown = " ".join(["python", *flags, "-c", repr(code) if " " in code else code])
+        rows.append(
+            Row(NAME, f"floor: {shown}{label}", _bench.median(times), "s", extra={"times_s": times})
+        )
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import torch"], check=True)
     rows.append(Row(NAME, "for scale: python -c 'import torch'", time.perf_counter() - t, "s"))
