@@ -20,9 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
+#: Round 4 of issue 11 undone: the default of round 3 (commit 3dbb5e0, with latent_dim auto at
+#: max(16, 2n)): one shell per valuation level and the model's own log-variance floor.
+ROUND3 = ["losses.radial.target=level", "model.logvar_min=-12.0"]
 #: Round 2 of issue 11 (tree batches, depth-balanced ranking, a lighter radial term on a
 #: smaller outer shell), undone: the default of round 1 (commit 19aa8f7).
 ROUND1 = [
+    *ROUND3,
     "data.sampling=uniform",
     "data.min_steps=1",
     "losses.padic_ranking.balanced=false",
@@ -59,6 +63,11 @@ _TREE = ["data.sampling=tree", "data.min_steps=39"]
 #: last candidate of round 2).
 CANDIDATES: dict[str, list[str]] = {
     "default": [],
+    # Round 4: each digit at its own scale (radial target digits) and a noise floor below
+    # the deepest digit (logvar_min -16); run with --set data.n_trits=11 to see them part.
+    "round3_default": ROUND3,
+    "digits_target_floor12": ["model.logvar_min=-12.0"],
+    "level_target_floor16": ["losses.radial.target=level"],
     # Round 2: from round 1's default, one change at a time.
     "round1_default": ROUND1,
     "tree_batches": [*ROUND1, *_TREE],
