@@ -172,3 +172,30 @@ def test_mlp_mean_off_makes_the_mean_linear() -> None:
     assert logvar.shape == mu.shape
     with pytest.raises(ValueError, match="mlp_mean"):
         TernaryVAE(input_dim=27, latent_dim=4, hidden_dims=(8,), mlp_mean=False)
+
+
+def test_encoder_hidden_dims_apart_from_the_decoders() -> None:
+    torch.manual_seed(0)
+    model = TernaryVAE(
+        input_dim=27, latent_dim=4, hidden_dims=(8, 6), encoder_hidden_dims=(5,), linear_path=True
+    )
+    enc = [m.out_features for m in model.encoder if isinstance(m, torch.nn.Linear)]
+    dec = [m.out_features for m in model.decoder if isinstance(m, torch.nn.Linear)]
+    assert (enc, dec) == ([5, 8], [6, 8, 9])
+    # [] is one linear map of the one-hot input: the log-variance too is then linear in it.
+    linear = TernaryVAE(
+        input_dim=27,
+        latent_dim=4,
+        hidden_dims=(8,),
+        encoder_hidden_dims=(),
+        linear_path=True,
+        mlp_mean=False,
+    )
+    (layer,) = linear.encoder
+    x = all_trits(3).float()
+    with torch.no_grad():
+        _, logvar = linear.encode(x)
+        want = (layer(linear.one_hot(x))).chunk(2, dim=-1)[1].clamp(-12.0, 4.0)
+    assert torch.equal(logvar, want)
+    with pytest.raises(ValueError, match="encoder_hidden_dims"):
+        TernaryVAE(input_dim=27, encoder_hidden_dims=(0,))

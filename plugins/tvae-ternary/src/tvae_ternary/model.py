@@ -91,7 +91,12 @@ class TernaryVAE(nn.Module):
         latent_dim: dimension D of the Poincaré ball, or "auto" for
             :func:`auto_latent_dim` of the operations' n (16 up to n = 8, 2 n above).
         curvature: c > 0 of the ball (sectional curvature -c); the initial value if learnable.
-        hidden_dims: widths of the encoder's hidden layers; the decoder mirrors them.
+        hidden_dims: widths of the decoder's hidden layers (in reverse) and, unless
+            ``encoder_hidden_dims`` is given, of the encoder's.
+        encoder_hidden_dims: widths of the encoder's hidden layers when they differ from
+            ``hidden_dims``; ``[]`` makes the encoder one linear map of the one-hot input (with
+            ``linear_path`` and ``mlp_mean=False`` it then gives only the log-variance, which
+            needs no hidden layer: a cheaper step).
         learn_curvature: make c a parameter trained with the rest of the model.
         max_radius: cap (hyperbolic units) of the posterior mean's radius, kept well inside
             the ball for float32 accuracy; 0 disables the cap.
@@ -120,6 +125,7 @@ class TernaryVAE(nn.Module):
         logvar_max: float = 4.0,
         linear_path: bool = False,
         mlp_mean: bool = True,
+        encoder_hidden_dims: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         self.n_trits = n_trits_from_size(input_dim, where="input_dim")
@@ -137,6 +143,10 @@ class TernaryVAE(nn.Module):
             )
         if any(h < 1 for h in hidden_dims):
             raise ValueError(f"hidden_dims must be positive widths, got {list(hidden_dims)}")
+        if encoder_hidden_dims is not None and any(h < 1 for h in encoder_hidden_dims):
+            raise ValueError(
+                f"encoder_hidden_dims must be positive widths, got {list(encoder_hidden_dims)}"
+            )
         if not logvar_min < logvar_max:
             raise ValueError(f"logvar_min ({logvar_min}) must be below logvar_max ({logvar_max})")
         self.input_dim = input_dim
@@ -146,7 +156,10 @@ class TernaryVAE(nn.Module):
         self.logvar_max = float(logvar_max)
         in_features = 3 * self.n_trits
         hidden = [int(h) for h in hidden_dims]
-        self.encoder = _mlp([in_features, *hidden, 2 * latent_dim], activation)
+        enc_hidden = (
+            hidden if encoder_hidden_dims is None else [int(h) for h in encoder_hidden_dims]
+        )
+        self.encoder = _mlp([in_features, *enc_hidden, 2 * latent_dim], activation)
         self.decoder = _mlp([latent_dim, *reversed(hidden), in_features], activation)
         if not (linear_path or mlp_mean):
             raise ValueError("mlp_mean=False needs linear_path=True (the mean needs a path)")
