@@ -7,11 +7,17 @@ its per-step bookkeeping (non-finite checks, loss-term logging, callback events)
 
     python benchmarks/overhead.py [--quick] [--device cuda]
     python benchmarks/overhead.py --profile [--set trainer.compile=step]
+    python benchmarks/overhead.py --profile --by-part   # op calls per step by where they come from
 
     python benchmarks/overhead.py --geometry-from OLD.py   # OLD.py: an earlier geometry.py
 
 ``--profile`` instead profiles the engine's steps with ``torch.profiler``: operator calls per
 step, the GEMMs' share of the step's operator time and the operators that take the most.
+``--by-part`` splits the operator calls by the part of the step they come from: the batch
+sampler (the epoch's tree order, per step) and the batch gather, the model, each loss term,
+the weighted sum, zero_grad, clipping and the optimizer, each forward and backward (a
+backward operator is charged to the part whose forward made its autograd node, matched by
+sequence number); with ``--by-part --top K`` each part's K most called operators too.
 ``--geometry-from`` alternates engine epochs with ``tvae_ternary.geometry``'s functions as
 they are and as ``OLD.py`` defines them (every module that imported one is patched), e.g.
 ``git show REV:plugins/tvae-ternary/src/tvae_ternary/geometry.py > /tmp/old.py``.
@@ -88,6 +94,176 @@ def profile(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+class _Labelled:
+    """A loss term called inside a ``record_function`` range (its attributes are the term's)."""
+
+    def __init__(self, fn: Any, label: str) -> None:
+        self._fn, self._label = fn, label
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with torch.profiler.record_function(self._label):
+            return self._fn(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fn, name)
+
+
+#: Prefix of the ``record_function`` ranges :func:`profile_by_part` opens.
+PART = "part: "
+
+
+def _label_parts(tr: Any) -> Any:
+    """Open a ``record_function`` range around every part of the engine's step; returns an undo."""
+    import tvae_core._engine.step as step_module
+
+    loop = getattr(tr, "_bench_loop", None)
+    assert loop is not None, "train an epoch first: the engine's loop is built then"
+    ds, losses, optimizer = tr.dataset, tr.parts.losses, tr.optimizer
+    saved_losses = dict(losses._losses)
+    saved = [(loop, "compute"), (ds, "_epoch_batches"), (ds, "epoch_order")]
+    saved += [(optimizer, "step"), (optimizer, "zero_grad")]
+    old = {(id(o), n): o.__dict__.get(n) for o, n in saved}
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def labelled(fn: Any, label: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with torch.profiler.record_function(PART + label):
+                return fn(*args, **kwargs)
+
+        return call
+
+    batches, compute, model = ds._epoch_batches, loop.compute, loop.forward_model
+
+    def epoch_batches(epoch: int) -> Any:
+        it = batches(epoch)
+        while True:
+            with torch.profiler.record_function(PART + "data: batch gather"):
+                batch = next(it, None)
+            if batch is None:
+                return
+            yield batch
+
+    def labelled_compute(batch: Any) -> Any:
+        with torch.profiler.record_function(PART + "model"):
+            outputs = model(batch)
+        with torch.profiler.record_function(PART + "engine: weighted sum"):
+            return losses.compose(outputs, batch)
+
+    for name, fn in saved_losses.items():
+        losses._losses[name] = _Labelled(fn, PART + f"loss: {name}")
+    ds._epoch_batches = epoch_batches
+    ds.epoch_order = labelled(ds.epoch_order, "sampler: epoch order (tree_order)")
+    loop.compute = labelled_compute if compute is not None else compute
+    optimizer.step = labelled(optimizer.step, "engine: optimizer step")
+    optimizer.zero_grad = labelled(optimizer.zero_grad, "engine: zero_grad")
+    torch.nn.utils.clip_grad_norm_ = labelled(clip, "engine: clip_grad_norm_")
+    assert step_module.torch.nn.utils.clip_grad_norm_ is torch.nn.utils.clip_grad_norm_
+
+    def undo() -> None:
+        losses._losses.clear()
+        losses._losses.update(saved_losses)
+        for o, n in saved:
+            value = old[(id(o), n)]
+            if value is None:
+                o.__dict__.pop(n, None)
+            else:
+                setattr(o, n, value)
+        loop.compute = compute
+        torch.nn.utils.clip_grad_norm_ = clip
+
+    return undo
+
+
+def _by_part(events: Any) -> dict[str, dict[str, int]]:
+    """Each part's aten operator calls, by operator: {part: {op: calls}}.
+
+    A forward operator belongs to the innermost part range around it; a backward one (under an
+    ``autograd::engine::evaluate_function`` event) to the part whose forward made the node
+    (the same sequence number), with " (backward)"; gradient accumulation into the model's
+    parameters is the model's backward. Operators outside every range: "engine: other".
+    """
+    evaluate = "autograd::engine::evaluate_function: "
+    forward_part: dict[int, str] = {}
+    owner: dict[int, tuple[str, Any]] = {}  # id(event) -> ("fwd", part) or ("bwd", event)
+
+    def find(e: Any) -> tuple[str, Any]:
+        chain = []
+        cur = e
+        found: tuple[str, Any] = ("fwd", "engine: other")
+        while cur is not None:
+            if id(cur) in owner:
+                found = owner[id(cur)]
+                break
+            chain.append(cur)
+            if cur.name.startswith(PART):
+                found = ("fwd", cur.name[len(PART) :])
+                break
+            if cur.name.startswith(evaluate):
+                found = ("bwd", cur)
+                break
+            cur = cur.cpu_parent
+        for c in chain:
+            owner[id(c)] = found
+        return found
+
+    events = sorted(events, key=lambda e: e.time_range.start)
+    for e in events:
+        kind, where = find(e)
+        if kind == "fwd" and e.sequence_nr >= 0 and not e.name.startswith(evaluate):
+            forward_part[e.sequence_nr] = where  # the last one made the node (others peek)
+    parts: dict[str, dict[str, int]] = {}
+    for e in events:
+        if not e.name.startswith("aten::"):
+            continue
+        kind, where = find(e)
+        if kind == "bwd":
+            node = where
+            if node.sequence_nr < 0:
+                part = "model (backward)"  # AccumulateGrad: the parameters' gradients
+            else:
+                part = forward_part.get(node.sequence_nr, "engine: other") + " (backward)"
+        else:
+            part = where
+        ops = parts.setdefault(part, {})
+        ops[e.name] = ops.get(e.name, 0) + 1
+    return parts
+
+
+def profile_by_part(args: argparse.Namespace) -> list[Row]:
+    """Operator calls per step by the part of the step they come from (forward and backward)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    tr = _bench.trainer(args.sets, device=args.device).setup()
+    _bench.train_epoch(tr, 0)
+    _bench.train_epoch(tr, 1)
+    steps = tr.dataset.num_train_batches()
+    undo = _label_parts(tr)
+    try:
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            _bench.train_epoch(tr, 2)
+    finally:
+        undo()
+    parts = _by_part(prof.events())
+    total = sum(sum(ops.values()) for ops in parts.values())
+    rows = [Row(NAME, "aten operator calls per step", total / steps)]
+    for part, ops in sorted(parts.items(), key=lambda kv: -sum(kv[1].values())):
+        calls = sum(ops.values())
+        top = sorted(ops.items(), key=lambda kv: -kv[1])[: args.top]
+        rows.append(
+            Row(
+                NAME,
+                f"  {part}",
+                calls / steps,
+                "calls",
+                extra={"ops": {k: v / steps for k, v in top}},
+            )
+        )
+        for op, count in top:
+            rows.append(Row(NAME, f"      {op}", count / steps, "calls"))
+    return rows
+
+
 def _geometry_swaps(path: str) -> list[tuple[Any, str, Any, Any]]:
     """(module, name, current, old) for every imported use of a geometry function."""
     import importlib.util
@@ -138,7 +314,7 @@ def geometry_ab(args: argparse.Namespace) -> list[Row]:
 
 def run(args: argparse.Namespace) -> list[Row]:
     if getattr(args, "profile", False):
-        return profile(args)
+        return profile_by_part(args) if getattr(args, "by_part", False) else profile(args)
     if getattr(args, "geometry_from", None):
         return geometry_ab(args)
     tr = _bench.trainer(args.sets, device=args.device).setup()
@@ -182,6 +358,8 @@ def run(args: argparse.Namespace) -> list[Row]:
 if __name__ == "__main__":
     cli = _bench.parser(__doc__ or NAME)
     cli.add_argument("--profile", action="store_true", help="profile the step's operators")
+    cli.add_argument("--by-part", action="store_true", help="with --profile: calls by part")
+    cli.add_argument("--top", type=int, default=0, help="with --by-part: each part's top ops")
     cli.add_argument("--geometry-from", help="an earlier geometry.py to alternate epochs with")
     cli_args = cli.parse_args()
     _bench.emit(run(cli_args), cli_args.json)
