@@ -76,6 +76,32 @@ def _mean_per_group(
     return (sums / counts.clamp_min(1e-12)).sum() / present.sum().clamp_min(1.0)
 
 
+def _uniform_rows(reps: int, widths: tuple[int, ...], device: torch.device) -> list[torch.Tensor]:
+    """``reps`` rounds of ``torch.rand(w)`` for each width w in ``widths``, as (reps, w) draws.
+
+    The same numbers, drawn from torch's generator in the same order, as the calls one by
+    one (round 0's widths, then round 1's, ...). On the CPU that is one call: its generator
+    fills a tensor element by element (the tests check the stream is the same); elsewhere
+    (a GPU's generator depends on each call's shape) the calls are made one by one.
+    """
+    if device.type == "cpu":
+        flat = torch.rand(reps, sum(widths), device=device)
+        return list(flat.split(list(widths), dim=1))
+    rounds = [[torch.rand(w, device=device) for w in widths] for _ in range(reps)]
+    return [torch.stack([r[i] for r in rounds]) for i in range(len(widths))]
+
+
+def _block_bounds(
+    lo: torch.Tensor, at_least: torch.Tensor, depths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``lo`` and ``at_least`` (B, n + 1) of each row at ``depths`` (..., B): one gather."""
+    width = lo.shape[1]
+    cols = depths.reshape(-1, depths.shape[-1]).T  # (B, m)
+    both = torch.cat([lo, at_least], dim=1).gather(1, torch.cat([cols, cols + width], dim=1))
+    lo_d, at_d = both.T.reshape(2, *depths.shape)
+    return lo_d, at_d
+
+
 def _depth_blocks(
     index: torch.Tensor, n: int, base: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -178,25 +204,15 @@ class PadicRanking(_PadicTerm):
         held = exactly > 0
         # Depths k in 1..n-1 with a comparison (k against k - 1) in the batch.
         usable = held[:, 1:] & held[:, :-1]
-        rows = torch.arange(size, device=device)
-
-        def draw(d: torch.Tensor) -> torch.Tensor:
-            """A uniformly drawn row sharing exactly d digits with each anchor (any if none)."""
-            u = torch.rand(size, device=device)
-            pos, _ = pick_exactly(
-                lo[rows, d], at_least[rows, d], lo[rows, d + 1], at_least[rows, d + 1], u
-            )
-            return order[pos.clamp(max=size - 1)]
-
-        ps, qs, oks, ks = [], [], [], []
-        for _ in range(self.closest):
-            pick = torch.where(usable, torch.rand(usable.shape, device=device), -1.0)
-            k = pick.argmax(dim=1) + 1
-            ps.append(draw(k))
-            qs.append(draw(k - 1))
-            oks.append(usable.any(dim=1))
-            ks.append(k)
-        return torch.stack(ps), torch.stack(qs), torch.stack(oks), torch.stack(ks)
+        # The draws of `closest` rounds (a depth pick, then p's and q's uniform), all at once.
+        pick_u, u_p, u_q = _uniform_rows(self.closest, (usable.numel(), size, size), device)
+        pick = torch.where(usable, pick_u.view(self.closest, *usable.shape), -1.0)
+        k = pick.argmax(dim=2) + 1  # (closest, B)
+        # p shares exactly k digits (the blocks at k and k + 1), q exactly k - 1 (k - 1 and k).
+        lo_d, at_d = _block_bounds(lo, at_least, torch.stack([k, k - 1, k + 1, k]))
+        pos, _ = pick_exactly(lo_d[:2], at_d[:2], lo_d[2:], at_d[2:], torch.stack([u_p, u_q]))
+        pq = order[pos.clamp(max=size - 1)]
+        return pq[0], pq[1], usable.any(dim=1).expand_as(k), k
 
     def __call__(self, outputs: Tensors, batch: Tensors) -> torch.Tensor:
         z = outputs[self.points]
@@ -299,31 +315,23 @@ class PadicIsosceles(_PadicTerm):
         base = self._batch_base(batch, n)
         order, lo, at_least, exactly = _depth_blocks(index, n, base)
         usable = exactly >= 2  # (B, n): two rows sharing exactly d digits, d = 0..n-1
-        rows = torch.arange(size, device=z.device)
-        ps: list[torch.Tensor] = []
-        qs: list[torch.Tensor] = []
-        ks: list[torch.Tensor] = []
-        for _ in range(self.pairs):
-            pick = torch.where(usable, torch.rand(usable.shape, device=z.device), -1.0)
-            k = pick.argmax(dim=1)
-            count = exactly[rows, k]
-            # Two distinct draws j1 != j2 among the `count` rows, placed as in pick_exactly.
-            j1 = (
-                (torch.rand(size, device=z.device) * count).long().clamp(max=count - 1).clamp_min(0)
-            )
-            j2 = rank_other_than(torch.rand(size, device=z.device), count, j1)
-            bounds = (lo[rows, k], at_least[rows, k], lo[rows, k + 1], at_least[rows, k + 1])
-            for j, out in ((j1, ps), (j2, qs)):
-                u = (j.to(torch.float64) + 0.5) / count.clamp_min(1).to(torch.float64)
-                pos, _ = pick_exactly(*bounds, u)
-                out.append(order[pos.clamp(max=size - 1)])
-            ks.append(k)
-        pair = torch.stack([torch.stack(ps), torch.stack(qs)])  # (2, pairs, B)
+        # The draws of `pairs` rounds (a depth pick, then j1's and j2's uniform), all at once.
+        pick_u, u1, u2 = _uniform_rows(self.pairs, (usable.numel(), size, size), z.device)
+        pick = torch.where(usable, pick_u.view(self.pairs, *usable.shape), -1.0)
+        k = pick.argmax(dim=2)  # (pairs, B)
+        lo_d, at_d = _block_bounds(lo, at_least, torch.stack([k, k + 1]))
+        count = at_d[0] - at_d[1]
+        # Two distinct draws j1 != j2 among the `count` rows, placed as in pick_exactly.
+        j1 = (u1 * count).long().clamp(max=count - 1).clamp_min(0)
+        j2 = rank_other_than(u2, count, j1)
+        u = (torch.stack([j1, j2]).to(torch.float64) + 0.5) / count.clamp_min(1).to(torch.float64)
+        pos, _ = pick_exactly(lo_d[0], at_d[0], lo_d[1], at_d[1], u)
+        pair = order[pos.clamp(max=size - 1)]  # (2, pairs, B)
         d = rowwise_distance(z, pair, _curvature(outputs))
         gap = (torch.log(d[0].clamp_min(1e-6)) - torch.log(d[1].clamp_min(1e-6))).abs()
         hinge = F.relu(gap - self.tolerance)
         weight = usable.any(dim=1).to(z.dtype).expand_as(hinge)
-        depth = torch.stack(ks)
+        depth = k
         if not self.balanced:
             return (hinge * weight).sum() / weight.sum().clamp_min(1.0)
         return _mean_per_group(hinge.flatten(), weight.flatten(), depth.flatten())

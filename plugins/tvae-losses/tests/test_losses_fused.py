@@ -1,0 +1,188 @@
+"""The vectorised ranking and isosceles draws against the loops they replace (issue 16, item 2).
+
+``_reference`` holds the formulas as they were written before: one round of draws per
+closest comparison or isosceles pair, each round its own ``torch.rand`` calls and gathers.
+The vectorised terms must draw the same numbers from torch's generator (the same partners,
+the same depths, and the generator left in the same state) and give the same loss values and
+gradients.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+from tvae_losses.geometric import (
+    PadicIsosceles,
+    PadicRanking,
+    _curvature,
+    _depth_blocks,
+    _mean_per_group,
+    _uniform_rows,
+)
+from tvae_ternary.data import ternary_tensors
+from tvae_ternary.geometry import expmap0, rowwise_distance
+from tvae_ternary.sampling import pick_exactly, rank_other_than, tree_order
+
+
+class _reference:  # a namespace of the loops as they were
+    @staticmethod
+    def closest_pairs(
+        term: PadicRanking, index: torch.Tensor, n: int, base: int = 3
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        size = index.numel()
+        device = index.device
+        order, lo, at_least, exactly = _depth_blocks(index, n, base)
+        held = exactly > 0
+        usable = held[:, 1:] & held[:, :-1]
+        rows = torch.arange(size, device=device)
+
+        def draw(d: torch.Tensor) -> torch.Tensor:
+            u = torch.rand(size, device=device)
+            pos, _ = pick_exactly(
+                lo[rows, d], at_least[rows, d], lo[rows, d + 1], at_least[rows, d + 1], u
+            )
+            return order[pos.clamp(max=size - 1)]
+
+        ps, qs, oks, ks = [], [], [], []
+        for _ in range(term.closest):
+            pick = torch.where(usable, torch.rand(usable.shape, device=device), -1.0)
+            k = pick.argmax(dim=1) + 1
+            ps.append(draw(k))
+            qs.append(draw(k - 1))
+            oks.append(usable.any(dim=1))
+            ks.append(k)
+        return torch.stack(ps), torch.stack(qs), torch.stack(oks), torch.stack(ks)
+
+    @staticmethod
+    def isosceles_pairs(
+        term: PadicIsosceles, index: torch.Tensor, n: int, base: int = 3
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        size = index.numel()
+        device = index.device
+        order, lo, at_least, exactly = _depth_blocks(index, n, base)
+        usable = exactly >= 2
+        rows = torch.arange(size, device=device)
+        ps: list[torch.Tensor] = []
+        qs: list[torch.Tensor] = []
+        ks: list[torch.Tensor] = []
+        for _ in range(term.pairs):
+            pick = torch.where(usable, torch.rand(usable.shape, device=device), -1.0)
+            k = pick.argmax(dim=1)
+            count = exactly[rows, k]
+            j1 = (torch.rand(size, device=device) * count).long().clamp(max=count - 1).clamp_min(0)
+            j2 = rank_other_than(torch.rand(size, device=device), count, j1)
+            bounds = (lo[rows, k], at_least[rows, k], lo[rows, k + 1], at_least[rows, k + 1])
+            for j, out in ((j1, ps), (j2, qs)):
+                u = (j.to(torch.float64) + 0.5) / count.clamp_min(1).to(torch.float64)
+                pos, _ = pick_exactly(*bounds, u)
+                out.append(order[pos.clamp(max=size - 1)])
+            ks.append(k)
+        return torch.stack([torch.stack(ps), torch.stack(qs)]), torch.stack(ks), usable
+
+    @staticmethod
+    def isosceles(term: PadicIsosceles, outputs: dict, batch: dict) -> torch.Tensor:
+        z = outputs[term.points]
+        n = batch["x"].shape[-1]
+        pair, depth, usable = _reference.isosceles_pairs(term, batch["index"], n)
+        d = rowwise_distance(z, pair, _curvature(outputs))
+        gap = (torch.log(d[0].clamp_min(1e-6)) - torch.log(d[1].clamp_min(1e-6))).abs()
+        hinge = F.relu(gap - term.tolerance)
+        weight = usable.any(dim=1).to(z.dtype).expand_as(hinge)
+        if not term.balanced:
+            return (hinge * weight).sum() / weight.sum().clamp_min(1.0)
+        return _mean_per_group(hinge.flatten(), weight.flatten(), depth.flatten())
+
+
+def _tree_batch(n: int = 6, size: int = 96, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A tree batch (every depth held, pairs at one distance) of the n-trit operations."""
+    data = ternary_tensors(n)
+    gen = torch.Generator().manual_seed(seed)
+    rows = tree_order(
+        data["index"],
+        data["valuation"],
+        n,
+        steps=1,
+        batch_size=size,
+        level_rows=1,
+        gen=gen,
+        partners=2,
+    )
+    return {k: v[rows] for k, v in data.items()}
+
+
+def _outputs(batch: dict[str, torch.Tensor], seed: int = 1) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    mu = (0.3 * torch.randn(len(batch["index"]), 8, generator=gen)).requires_grad_()
+    c = torch.tensor(1.0, requires_grad=True)
+    return {"z_mean": expmap0(mu, c), "mu": mu, "curvature": c}
+
+
+def test_uniform_rows_are_the_calls_one_by_one() -> None:
+    torch.manual_seed(3)
+    widths = (7 * 5, 7, 7)
+    one_by_one = [[torch.rand(w) for w in widths] for _ in range(4)]
+    after = torch.get_rng_state()
+    torch.manual_seed(3)
+    rows = _uniform_rows(4, widths, torch.device("cpu"))
+    assert torch.equal(torch.get_rng_state(), after)
+    for i, w in enumerate(widths):
+        assert rows[i].shape == (4, w)
+        assert torch.equal(rows[i], torch.stack([r[i] for r in one_by_one]))
+
+
+@pytest.mark.parametrize(("n", "closest"), [(6, 4), (5, 1), (9, 3)])
+def test_closest_pairs_draw_what_the_loop_drew(n: int, closest: int) -> None:
+    batch = _tree_batch(n, size=120)
+    term = PadicRanking(closest=closest)
+    torch.manual_seed(11)
+    old = _reference.closest_pairs(term, batch["index"], n)
+    after = torch.get_rng_state()
+    torch.manual_seed(11)
+    new = term._closest_pairs(batch["index"], n)
+    assert torch.equal(torch.get_rng_state(), after)
+    for a, b in zip(old, new, strict=True):
+        assert a.shape == b.shape and torch.equal(a, b)
+
+
+@pytest.mark.parametrize(("n", "pairs"), [(6, 4), (5, 1), (9, 2)])
+def test_isosceles_pairs_draw_what_the_loop_drew(n: int, pairs: int) -> None:
+    batch = _tree_batch(n, size=120)
+    outputs = _outputs(batch)
+    term = PadicIsosceles(tolerance=0.1, pairs=pairs)
+    torch.manual_seed(5)
+    old = _reference.isosceles(term, outputs, batch)
+    (g_old_mu, g_old_c) = torch.autograd.grad(
+        old, [outputs["mu"], outputs["curvature"]], retain_graph=True
+    )
+    after = torch.get_rng_state()
+    torch.manual_seed(5)
+    new = term(outputs, batch)
+    (g_mu, g_c) = torch.autograd.grad(new, [outputs["mu"], outputs["curvature"]])
+    assert torch.equal(torch.get_rng_state(), after)
+    # The same pairs, distances and sums in the same order: equal to the bit.
+    assert torch.equal(old, new)
+    assert torch.equal(g_old_mu, g_mu) and torch.equal(g_old_c, g_c)
+
+
+@pytest.mark.parametrize("balanced", [True, False])
+def test_padic_ranking_value_and_gradient_are_the_loops(balanced: bool) -> None:
+    n = 7
+    batch = _tree_batch(n, size=150)
+    outputs = _outputs(batch)
+    term = PadicRanking(margin=0.2, closest=4, log_distance=True, balanced=balanced)
+    old_term = PadicRanking(margin=0.2, closest=4, log_distance=True, balanced=balanced)
+    old_term._closest_pairs = lambda index, n, base=3: _reference.closest_pairs(  # type: ignore[method-assign]
+        old_term, index, n, base
+    )
+    torch.manual_seed(9)
+    old = old_term(outputs, batch)
+    g_old = torch.autograd.grad(old, [outputs["mu"], outputs["curvature"]], retain_graph=True)
+    after = torch.get_rng_state()
+    torch.manual_seed(9)
+    new = term(outputs, batch)
+    g_new = torch.autograd.grad(new, [outputs["mu"], outputs["curvature"]])
+    assert torch.equal(torch.get_rng_state(), after)
+    assert torch.equal(old, new)
+    for a, b in zip(g_old, g_new, strict=True):
+        assert torch.equal(a, b)
