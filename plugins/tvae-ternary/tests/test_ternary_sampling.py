@@ -132,3 +132,23 @@ def test_min_steps_draws_the_rows_again_until_the_epoch_has_its_steps(sampling: 
     assert torch.equal(plain.epoch_order(1), floor.epoch_order(1))
     with pytest.raises(ValueError, match="min_steps must be an integer >= 1"):
         TernaryOpsDataset(n_trits=3, min_steps=0)
+
+
+def test_reversed_key_all_digits_at_once_is_the_digit_loop() -> None:
+    """A batch's keys (all digits at once) equal the digit loop's (issue 16, item 2)."""
+    from tvae_ternary import sampling
+
+    def loop(index: torch.Tensor, n: int, base: int) -> torch.Tensor:
+        key = torch.zeros_like(index)
+        rest = index.clone()
+        for _ in range(n):
+            key = key * base + rest % base
+            rest = rest // base
+        return key
+
+    for base, n in ((3, 1), (3, 9), (3, 14), (2, 20), (5, 9)):
+        index = torch.randint(base**n, (2, 300), generator=torch.Generator().manual_seed(n))
+        assert index.numel() <= sampling._ALL_DIGITS_AT_ONCE
+        assert torch.equal(reversed_key(index, n, base), loop(index, n, base))
+        big = torch.arange(min(base**n, sampling._ALL_DIGITS_AT_ONCE + 5))
+        assert torch.equal(reversed_key(big, n, base), loop(big, n, base))

@@ -24,17 +24,39 @@ import torch
 __all__ = ["pick_exactly", "rank_other_than", "reversed_key", "shared_blocks", "tree_order"]
 
 
+#: Up to this many indices, :func:`reversed_key` takes all their digits at once.
+_ALL_DIGITS_AT_ONCE = 1 << 16
+
+
 def reversed_key(index: torch.Tensor, n_trits: int, base: int = 3) -> torch.Tensor:
     """The index with its n base-``base`` digits reversed (digit 0 the most significant).
 
     Operations sharing their low k digits are then one contiguous block of sorted keys.
+    A batch's keys are a handful of operators (all digits at once); the epoch's (up to 3^14
+    rows, n times that memory at once) a loop over the digits.
     """
-    key = torch.zeros_like(index)
-    rest = index.clone()
-    for _ in range(n_trits):
-        key = key * base + rest % base
-        rest = rest // base
-    return key
+    if index.numel() > _ALL_DIGITS_AT_ONCE:
+        key = torch.zeros_like(index)
+        rest = index.clone()
+        for _ in range(n_trits):
+            key = key * base + rest % base
+            rest = rest // base
+        return key
+    powers, reversed_powers = _digit_powers(n_trits, base, index.device)
+    digits = index.unsqueeze(-1).div(powers, rounding_mode="floor").remainder_(base)
+    return digits.mul_(reversed_powers).sum(-1)
+
+
+_POWERS: dict[tuple[int, int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _digit_powers(n: int, base: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(base^k, base^(n - 1 - k)) for k = 0..n-1, long, cached per device: read-only."""
+    key = (n, base, str(device))
+    if key not in _POWERS:
+        powers = base ** torch.arange(n, dtype=torch.long, device=device)
+        _POWERS[key] = (powers, powers.flip(0))
+    return _POWERS[key]
 
 
 def shared_blocks(
