@@ -186,3 +186,37 @@ def test_padic_ranking_value_and_gradient_are_the_loops(balanced: bool) -> None:
     assert torch.equal(old, new)
     for a, b in zip(g_old, g_new, strict=True):
         assert torch.equal(a, b)
+
+
+def _reference_mean_per_group(
+    values: torch.Tensor, weight: torch.Tensor, group: torch.Tensor
+) -> torch.Tensor:
+    from tvae_ternary.space import MAX_VALUATION
+
+    group = group.long().clamp(0, MAX_VALUATION)
+    sums = torch.zeros(MAX_VALUATION + 1, dtype=values.dtype, device=values.device)
+    counts = torch.zeros_like(sums)
+    sums = sums.index_add(0, group, values * weight)
+    counts = counts.index_add(0, group, weight)
+    present = (counts > 0).to(values.dtype)
+    return (sums / counts.clamp_min(1e-12)).sum() / present.sum().clamp_min(1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_mean_per_group_is_the_two_scatters(dtype: torch.dtype) -> None:
+    gen = torch.Generator().manual_seed(0)
+    for size, groups, masked in ((2000, 10, True), (37, 23, False), (5, 30, True), (1, 3, True)):
+        values = torch.rand(size, generator=gen, dtype=dtype).requires_grad_()
+        weight = torch.ones(size, dtype=dtype)
+        if masked:
+            weight = (torch.rand(size, generator=gen) > 0.3).to(dtype)
+        group = torch.randint(groups, (size,), generator=gen)
+        old = _reference_mean_per_group(values, weight, group)
+        (g_old,) = torch.autograd.grad(old, values)
+        new = _mean_per_group(values, weight, group)
+        (g_new,) = torch.autograd.grad(new, values)
+        assert torch.equal(old, new) and torch.equal(g_old, g_new)
+    # Nothing present: 0, as before.
+    zero = torch.zeros(4, dtype=dtype)
+    assert _mean_per_group(zero + 1, zero, torch.arange(4)) == 0
+    assert _reference_mean_per_group(zero + 1, zero, torch.arange(4)) == 0

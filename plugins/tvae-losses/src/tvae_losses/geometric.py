@@ -65,15 +65,16 @@ def _mean_per_group(
 ) -> torch.Tensor:
     """The mean over the groups present (weight > 0) of each group's weighted mean value.
 
-    Groups are valuations or depths in 0..MAX_VALUATION: two scatters, no host round trip.
+    Groups are valuations or depths in 0..MAX_VALUATION, weights >= 0: two scatters, no host
+    round trip (one scatter of both, stacked, costs more operators in its backward).
     """
     group = group.long().clamp(0, MAX_VALUATION)
     sums = torch.zeros(MAX_VALUATION + 1, dtype=values.dtype, device=values.device)
-    counts = torch.zeros_like(sums)
+    counts = sums.index_add(0, group, weight)
     sums = sums.index_add(0, group, values * weight)
-    counts = counts.index_add(0, group, weight)
-    present = (counts > 0).to(values.dtype)
-    return (sums / counts.clamp_min(1e-12)).sum() / present.sum().clamp_min(1.0)
+    # sign() is 1 for a group present (a positive weight sum) and 0 for one absent.
+    present = counts.sign().sum()
+    return (sums / counts.clamp_min(1e-12)).sum() / present.clamp_min(1.0)
 
 
 def _uniform_rows(reps: int, widths: tuple[int, ...], device: torch.device) -> list[torch.Tensor]:
