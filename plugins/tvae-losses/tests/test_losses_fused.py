@@ -15,14 +15,16 @@ from torch.nn import functional as F
 from tvae_losses.geometric import (
     PadicIsosceles,
     PadicRanking,
+    Radial,
     _curvature,
     _depth_blocks,
     _mean_per_group,
     _uniform_rows,
 )
 from tvae_ternary.data import ternary_tensors
-from tvae_ternary.geometry import expmap0, rowwise_distance
+from tvae_ternary.geometry import expmap0, radius, rowwise_distance
 from tvae_ternary.sampling import pick_exactly, rank_other_than, tree_order
+from tvae_ternary.space import valuation_table
 
 
 class _reference:  # a namespace of the loops as they were
@@ -220,3 +222,50 @@ def test_mean_per_group_is_the_two_scatters(dtype: torch.dtype) -> None:
     zero = torch.zeros(4, dtype=dtype)
     assert _mean_per_group(zero + 1, zero, torch.arange(4)) == 0
     assert _reference_mean_per_group(zero + 1, zero, torch.arange(4)) == 0
+
+
+def _reference_radial(term: Radial, outputs: dict, batch: dict) -> torch.Tensor:
+    """Radial as it was: the digits target recomputed from each batch's indices."""
+    z = outputs[term.points]
+    rho = radius(z, _curvature(outputs))
+    v = batch["valuation"]
+    target = term.target(v)
+    if term.target_kind == "digits":
+        n = batch["x"].shape[-1]
+        digits = term.digits_target(batch["index"], n, 3)
+        target = torch.where(digits > 0, digits, target)
+    target = target.to(rho.dtype)
+    if term.log_space:
+        err = (torch.log(rho.clamp_min(1e-6)) - torch.log(target)).pow(2)
+    else:
+        err = (rho - target).pow(2)
+    if not term.balanced:
+        return err.mean()
+    return _reference_mean_per_group(err, torch.ones_like(err), v)
+
+
+@pytest.mark.parametrize("n", [3, 6, 9])
+@pytest.mark.parametrize(("log_space", "balanced"), [(True, True), (False, False)])
+def test_radial_digits_table_is_the_batch_formula(n: int, log_space: bool, balanced: bool) -> None:
+    term = Radial(
+        max_radius=1.0, ratio=0.65, log_space=log_space, balanced=balanced, target="digits"
+    )
+    # Every operation's target: the table's sum over digits may round its last bit apart
+    # from a batch's matrix-vector product (a different BLAS path), nothing more.
+    index = torch.arange(3**n)
+    table = term.digits_table(n, 3, index.device)
+    digits = term.digits_target(index, n, 3)
+    expected = torch.where(digits > 0, digits, term.target(valuation_table(n)))
+    torch.testing.assert_close(table, expected, rtol=2.5e-7, atol=0.0)
+    for seed in range(3):
+        batch = _tree_batch(n, size=120, seed=seed)
+        batch["index"][0] = 0  # operation 0: the level target of valuation n
+        batch["valuation"][0] = n
+        batch["x"][0] = -1.0
+        outputs = _outputs(batch, seed)
+        old = _reference_radial(term, outputs, batch)
+        (g_old,) = torch.autograd.grad(old, outputs["mu"], retain_graph=True)
+        new = term(outputs, batch)
+        (g_new,) = torch.autograd.grad(new, outputs["mu"])
+        torch.testing.assert_close(new, old, rtol=1e-6, atol=0.0)
+        torch.testing.assert_close(g_new, g_old, rtol=1e-5, atol=1e-9)
