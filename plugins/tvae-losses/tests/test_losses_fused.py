@@ -269,3 +269,28 @@ def test_radial_digits_table_is_the_batch_formula(n: int, log_space: bool, balan
         (g_new,) = torch.autograd.grad(new, outputs["mu"])
         torch.testing.assert_close(new, old, rtol=1e-6, atol=0.0)
         torch.testing.assert_close(g_new, g_old, rtol=1e-5, atol=1e-9)
+
+
+def test_depth_blocks_are_kept_for_the_same_unmodified_index() -> None:
+    from tvae_losses import geometric
+
+    batch = _tree_batch(6, size=90)
+    index = batch["index"].clone()
+    first = _depth_blocks(index, 6, 3)
+    assert _depth_blocks(index, 6, 3) is first  # the second term of a step
+    fresh = geometric._compute_depth_blocks(index, 6, 3)
+    for a, b in zip(first, fresh, strict=True):
+        assert torch.equal(a, b)
+    # Another n, an equal copy, or the same tensor modified in place: computed again.
+    assert _depth_blocks(index, 7, 3) is not first
+    other = index.clone()
+    assert _depth_blocks(other, 6, 3) is not first
+    again = _depth_blocks(other, 6, 3)
+    other[:5] = other[5:10].clone()
+    changed = _depth_blocks(other, 6, 3)
+    assert changed is not again
+    for a, b in zip(changed, geometric._compute_depth_blocks(other, 6, 3), strict=True):
+        assert torch.equal(a, b)
+    with torch.inference_mode():
+        frozen = index.clone()
+        assert torch.equal(_depth_blocks(frozen, 6, 3)[0], first[0])

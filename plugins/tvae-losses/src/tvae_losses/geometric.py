@@ -114,7 +114,28 @@ def _depth_blocks(
     (B, n): how many share exactly d, d = 0..n-1. Rows sharing an anchor's low d digits are
     one contiguous range of the sorted keys, so this is a ``searchsorted`` per row and depth,
     O(B n log B), no B x B matrix.
+
+    padic_ranking and padic_isosceles both need them for the same batch: the last call's
+    result is kept (for the same ``index`` tensor, unmodified since, and the same n and
+    base) and returned again, so a step computes them once. Treat them as read-only.
     """
+    if torch.compiler.is_compiling() or index.is_inference():
+        return _compute_depth_blocks(index, n, base)
+    key = (index._version, n, base)
+    last = _LAST_DEPTH_BLOCKS.get("blocks")
+    if last is not None and last[0] is index and last[1] == key:
+        return last[2]
+    blocks = _compute_depth_blocks(index, n, base)
+    _LAST_DEPTH_BLOCKS["blocks"] = (index, key, blocks)
+    return blocks
+
+
+_Blocks = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+#: The last batch's depth blocks: {"blocks": (index, (version, n, base), blocks)}.
+_LAST_DEPTH_BLOCKS: dict[str, tuple[torch.Tensor, tuple[int, int, int], _Blocks]] = {}
+
+
+def _compute_depth_blocks(index: torch.Tensor, n: int, base: int) -> _Blocks:
     keys = reversed_key(index, n, base)
     sorted_keys, order = keys.sort()
     depths = torch.arange(n + 1, device=index.device)
