@@ -10,6 +10,7 @@ its per-step bookkeeping (non-finite checks, loss-term logging, callback events)
     python benchmarks/overhead.py --profile --by-part   # op calls per step by where they come from
 
     python benchmarks/overhead.py --geometry-from OLD.py   # OLD.py: an earlier geometry.py
+    python benchmarks/overhead.py --losses-from OLD.py [--sampling-from OLD_S.py]
 
 ``--profile`` instead profiles the engine's steps with ``torch.profiler``: operator calls per
 step, the GEMMs' share of the step's operator time and the operators that take the most.
@@ -21,6 +22,10 @@ sequence number); with ``--by-part --top K`` each part's K most called operators
 ``--geometry-from`` alternates engine epochs with ``tvae_ternary.geometry``'s functions as
 they are and as ``OLD.py`` defines them (every module that imported one is patched), e.g.
 ``git show REV:plugins/tvae-ternary/src/tvae_ternary/geometry.py > /tmp/old.py``.
+``--losses-from`` does the same with the loss terms: each term of the run whose class ``OLD.py``
+(an earlier ``tvae_losses/geometric.py`` or ``vae.py``) defines is alternated with an instance
+of the old class holding the same settings; ``--sampling-from`` (an earlier
+``tvae_ternary/sampling.py``) gives that old module its own sampling helpers as well.
 """
 
 from __future__ import annotations
@@ -312,11 +317,67 @@ def geometry_ab(args: argparse.Namespace) -> list[Row]:
     ]
 
 
+def _load(path: str, name: str) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def losses_ab(args: argparse.Namespace) -> list[Row]:
+    """Engine epochs with the current and an earlier module's loss terms, alternating."""
+    tr = _bench.trainer(args.sets, device=args.device).setup()
+    old_module = _load(args.losses_from, "_old_losses")
+    if args.sampling_from:
+        old_sampling = _load(args.sampling_from, "_old_sampling")
+        for n in dir(old_sampling):
+            if not n.startswith("__") and hasattr(old_module, n):
+                setattr(old_module, n, getattr(old_sampling, n))
+    current = dict(tr.parts.losses._losses)
+    old: dict[str, Any] = {}
+    for name, term in current.items():
+        cls = getattr(old_module, type(term).__name__, None)
+        if cls is None:
+            continue
+        twin = cls.__new__(cls)
+        twin.__dict__.update(term.__dict__)
+        old[name] = twin
+    assert old, f"{args.losses_from} defines none of the run's loss classes"
+    steps = tr.dataset.num_train_batches()
+    rounds = 3 if args.quick else 8
+    times: dict[str, list[float]] = {"current": [], "old": []}
+    for r in range(rounds + 1):
+        for which in ("current", "old"):
+            tr.parts.losses._losses.update(current if which == "current" else old)
+            t = time.perf_counter()
+            _bench.train_epoch(tr, r)
+            if r > 0:
+                times[which].append(1e3 * (time.perf_counter() - t) / steps)
+    tr.parts.losses._losses.update(current)
+    ratio = _bench.median([o / c for o, c in zip(times["old"], times["current"], strict=True)])
+    return [
+        Row(NAME, "step, old losses (median)", _bench.median(times["old"]), "ms"),
+        Row(NAME, "step, current losses (median)", _bench.median(times["current"]), "ms"),
+        Row(
+            NAME,
+            "old / current (median of paired epochs)",
+            ratio,
+            "x",
+            extra={"patched": sorted(old), "old_ms": times["old"], "current_ms": times["current"]},
+        ),
+    ]
+
+
 def run(args: argparse.Namespace) -> list[Row]:
     if getattr(args, "profile", False):
         return profile_by_part(args) if getattr(args, "by_part", False) else profile(args)
     if getattr(args, "geometry_from", None):
         return geometry_ab(args)
+    if getattr(args, "losses_from", None):
+        return losses_ab(args)
     tr = _bench.trainer(args.sets, device=args.device).setup()
     rounds = 3 if args.quick else 8
     engine: list[float] = []
@@ -361,5 +422,7 @@ if __name__ == "__main__":
     cli.add_argument("--by-part", action="store_true", help="with --profile: calls by part")
     cli.add_argument("--top", type=int, default=0, help="with --by-part: each part's top ops")
     cli.add_argument("--geometry-from", help="an earlier geometry.py to alternate epochs with")
+    cli.add_argument("--losses-from", help="an earlier losses module to alternate epochs with")
+    cli.add_argument("--sampling-from", help="with --losses-from: its sampling.py")
     cli_args = cli.parse_args()
     _bench.emit(run(cli_args), cli_args.json)
