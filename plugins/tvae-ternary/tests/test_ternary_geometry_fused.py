@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -217,3 +218,44 @@ def test_each_map_is_one_autograd_node() -> None:
         assert out.grad_fn is not None
         nexts = [fn for fn, _ in out.grad_fn.next_functions if fn is not None]
         assert nexts and all(type(fn).__name__ == "AccumulateGrad" for fn in nexts)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("tensor_c", [False, True])
+def test_cached_constants_are_the_python_floats_to_the_bit(
+    dtype: torch.dtype, tensor_c: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 0-dim constants (issue 16, item 2) give what the Python floats gave, to the bit.
+
+    With ``constant`` returning the float, every formula is the one written with floats.
+    """
+    gen = torch.Generator().manual_seed(0)
+    base = 0.4 * torch.randn(64, 5, generator=gen, dtype=dtype)
+    base[0] = 0.0  # the origin's floors
+    base[1] = base[1] / base[1].norm() * 0.9999  # near the cap
+    j = torch.randint(0, 64, (3, 64), generator=gen)
+    j[0, 2] = 2  # a point against itself
+
+    def run() -> list[torch.Tensor]:
+        x = base.clone().requires_grad_()
+        c = torch.tensor(0.8, dtype=dtype, requires_grad=True) if tensor_c else 0.8
+        outs = [
+            geometry.expmap0(x, c),
+            geometry.logmap0(x, c),
+            geometry.soft_clip_radius(x, 4.0),
+            geometry.radius(x, c),
+            geometry.rowwise_distance(x, j, c),
+        ]
+        results = []
+        for out in outs:
+            w = torch.linspace(-1.0, 2.0, out.numel(), dtype=dtype).view_as(out)
+            inputs = [x, c] if tensor_c and out is not outs[2] else [x]
+            grads = torch.autograd.grad((out * w).sum(), inputs)  # type: ignore[arg-type]
+            results += [out.detach(), *grads]
+        return results
+
+    fused = run()
+    monkeypatch.setattr(geometry, "constant", lambda value, like: value)
+    floats = run()
+    for a, b in zip(fused, floats, strict=True):
+        assert torch.equal(a, b)

@@ -31,6 +31,38 @@ _MIN_ACOSH_OFFSET = 1e-12
 _MIN_Q = math.sqrt(_MIN_ACOSH_OFFSET / 2)
 
 
+_CONSTANTS: dict[tuple[float, torch.dtype, torch.device], torch.Tensor] = {}
+
+
+def constant(value: float, like: torch.Tensor) -> torch.Tensor | float:
+    """``value`` as a 0-dim tensor of ``like``'s dtype and device, cached: read-only.
+
+    A Python float in an operator with a float32 tensor is first made a float64 tensor and
+    copied to float32 (four aten calls more than the operator itself, in its backward too);
+    the float32 constant is the same number without them. Under ``torch.compile`` (whose
+    graph folds plain numbers) the float itself.
+    """
+    if torch.compiler.is_compiling():
+        return value
+    key = (value, like.dtype, like.device)
+    found = _CONSTANTS.get(key)
+    if found is None:
+        found = _CONSTANTS[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
+    return found
+
+
+def _num(value: Curvature, like: torch.Tensor) -> Curvature:
+    """A tensor as it is; a float as :func:`constant`."""
+    return value if isinstance(value, torch.Tensor) else constant(value, like)
+
+
+def _two_over(k: Curvature, like: torch.Tensor) -> Curvature:
+    """2 / k as Python computes ``2.0 / k``: ``k.reciprocal() * 2`` for a tensor."""
+    if isinstance(k, torch.Tensor):
+        return k.reciprocal() * constant(2.0, k)
+    return constant(2.0 / k, like)
+
+
 def _as_curvature(c: Curvature, like: torch.Tensor) -> Curvature:
     """A float stays a float (no operator calls); a tensor takes the dtype of ``like``."""
     if isinstance(c, torch.Tensor):
@@ -48,8 +80,8 @@ def _tiny(like: torch.Tensor) -> float:
 
 def _two_asinh(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(2 asinh(q), sqrt(1 + q^2)) for q >= 0, by log1p: torch's asinh is ~35x slower on CPU."""
-    root = q.square().add_(1.0).sqrt_()
-    return torch.log1p((q + root).mul_(q).mul_(2.0)), root
+    root = q.square().add_(constant(1.0, q)).sqrt_()
+    return torch.log1p((q + root).mul_(q).mul_(constant(2.0, q))), root
 
 
 class _ScaleRows(torch.autograd.Function):
@@ -59,7 +91,7 @@ class _ScaleRows(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, u: torch.Tensor, k: Curvature, inverse: bool) -> torch.Tensor:
         n = torch.linalg.vector_norm(u, dim=-1, keepdim=True).clamp_min_(_EPS)
-        s = n * k
+        s = n * _num(k, n)
         if inverse:
             capped = s.clamp(max=1.0 - _EPS)
             phi = torch.atanh(capped)
@@ -78,10 +110,12 @@ class _ScaleRows(torch.autograd.Function):
         k = ctx.k if k_tensor is None else k_tensor
         dot = torch.linalg.vecdot(u, grad, dim=-1).unsqueeze(-1)
         # s h'(s) = phi'(s) - h(s); the row's own factor and the radial part of the chain rule.
+        one = constant(1.0, phi)
         if ctx.inverse:
-            dphi = torch.where(capped < 1.0 - _EPS, 1.0 / (1.0 - capped.square()), 0.0)
+            inside = (one - capped.square()).reciprocal()
+            dphi = torch.where(capped < constant(1.0 - _EPS, phi), inside, constant(0.0, phi))
         else:
-            dphi = 1.0 - phi.square()
+            dphi = one - phi.square()
         a = (dphi - h) * dot
         grad_u = torch.addcmul(grad * h, u, a / n.square()) if ctx.needs_input_grad[0] else None
         grad_k = a.sum() / k if ctx.needs_input_grad[1] else None
@@ -95,7 +129,7 @@ class _Radius(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, k: Curvature) -> torch.Tensor:
         n = torch.linalg.vector_norm(x, dim=-1)
         m = (n * k).clamp_(max=1.0 - _EPS)
-        rho = torch.atanh(m).mul_(2.0 / k)
+        rho = torch.atanh(m).mul_(_two_over(k, m))
         ctx.save_for_backward(x, n, m, rho, k if isinstance(k, torch.Tensor) else None)
         ctx.k = k if not isinstance(k, torch.Tensor) else None
         return rho
@@ -105,11 +139,13 @@ class _Radius(torch.autograd.Function):
         x, n, m, rho, k_tensor = ctx.saved_tensors
         k = ctx.k if k_tensor is None else k_tensor
         # d rho / d|x| = 2 / (1 - m^2) below the cap, 0 at it.
-        slope = torch.where(m < 1.0 - _EPS, 2.0 / (1.0 - m.square()), 0.0)
+        zero = constant(0.0, m)
+        inside = (constant(1.0, m) - m.square()).reciprocal() * constant(2.0, m)
+        slope = torch.where(m < constant(1.0 - _EPS, m), inside, zero)
         grad_x = grad_k = None
         if ctx.needs_input_grad[0]:
             # x / |x| has no direction at 0: the gradient is 0 there, as norm's own backward.
-            grad_x = x * torch.where(n > 0, grad * slope / n, 0.0).unsqueeze(-1)
+            grad_x = x * torch.where(n > zero, grad * slope / n, zero).unsqueeze(-1)
         if ctx.needs_input_grad[1]:
             grad_k = (grad * (slope * n - rho)).sum() / k
         return grad_x, grad_k
@@ -124,14 +160,14 @@ class _RowwiseDistance(torch.autograd.Function):
         diff = x - x.index_select(0, flat).view(*j.shape, x.shape[-1])
         r = torch.linalg.vector_norm(diff, dim=-1)
         x2 = torch.linalg.vecdot(x, x, dim=-1)
-        free = 1.0 - c * x2
+        free = constant(1.0, x2) - _num(c, x2) * x2
         den = free.clamp_min(_EPS)
         sc = _sqrt(c)
         w = den.rsqrt()
-        scale = (w * sc) * w.index_select(0, flat).view(j.shape)
+        scale = (w * _num(sc, w)) * w.index_select(0, flat).view(j.shape)
         q = (r * scale).clamp_min_(_MIN_Q)
         d, root = _two_asinh(q)
-        d = d.div_(sc)
+        d = d.div_(_num(sc, d))
         ctx.save_for_backward(
             x,
             flat,
@@ -156,11 +192,12 @@ class _RowwiseDistance(torch.autograd.Function):
         sc = _sqrt(c)
         size, dim = x.shape
         # dL/dq, zero where q sat at its floor (as the clamp of the arccosh form).
-        gq = torch.where(q > _MIN_Q, grad / root, 0.0) * (2.0 / sc)
+        floor, zero = constant(_MIN_Q, q), constant(0.0, q)
+        gq = torch.where(q > floor, grad / root, zero) * _two_over(sc, q)
         gqq = gq * q
         # The rows' own terms: q grows with |x_a - x_b| and with 1 / sqrt(1 - c|x|^2) of both.
         rows = gqq.reshape(-1, size).sum(0).index_add_(0, flat, gqq.reshape(-1))
-        bent = (free > _EPS) * rows / den
+        bent = (free > constant(_EPS, free)) * rows / den
         grad_x = None
         if ctx.needs_input_grad[0]:
             # The partner's side, negated before the scatter: index_add_ with alpha is ~4x slower.
