@@ -199,3 +199,31 @@ def test_encoder_hidden_dims_apart_from_the_decoders() -> None:
     assert torch.equal(logvar, want)
     with pytest.raises(ValueError, match="encoder_hidden_dims"):
         TernaryVAE(input_dim=27, encoder_hidden_dims=(0,))
+
+
+def test_forward_with_cached_constants_is_the_float_formula(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """exp(0.5 logvar) with a cached 0-dim 0.5 (issue 16, item 2): the same outputs and
+    gradients, to the bit, as with the Python float."""
+    import tvae_ternary.geometry as geometry
+    import tvae_ternary.model as model_module
+
+    torch.manual_seed(0)
+    model = TernaryVAE(input_dim=3**4, latent_dim=8, hidden_dims=(16,), linear_path=True)
+    x = torch.randint(-1, 2, (32, 4)).float()
+
+    def run() -> list[torch.Tensor]:
+        model.zero_grad()
+        torch.manual_seed(1)
+        out = model({"x": x})
+        (out["logits"].sum() + out["z"].square().sum() + out["z_mean"].sum()).backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        return [out[k].detach() for k in ("logits", "z", "z_mean", "mu", "logvar")] + grads
+
+    fused = run()
+    monkeypatch.setattr(model_module, "constant", lambda value, like: value)
+    monkeypatch.setattr(geometry, "constant", lambda value, like: value)
+    floats = run()
+    for a, b in zip(fused, floats, strict=True):
+        assert torch.equal(a, b)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import nn
 
-from tvae_ternary.geometry import expmap0, logmap0, soft_clip_radius
+from tvae_ternary.geometry import constant, expmap0, logmap0, soft_clip_radius
 from tvae_ternary.space import n_trits_from_size
 
 if TYPE_CHECKING:
@@ -231,7 +231,10 @@ class TernaryVAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Points z (B, D) on the ball -> logits (B, n, 3), through log_0."""
-        out: torch.Tensor = self.decoder(logmap0(z, self.curvature))
+        return self._decode(z, self.curvature)
+
+    def _decode(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.decoder(logmap0(z, c))
         return out.unflatten(-1, (self.n_trits, 3))
 
     @torch.no_grad()
@@ -251,12 +254,12 @@ class TernaryVAE(nn.Module):
         mu, logvar = self.encode(batch["x"])
         z_mean = expmap0(mu, c)
         if self.training:
-            z_tangent = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+            z_tangent = mu + torch.randn_like(mu) * torch.exp(logvar * constant(0.5, logvar))
             z = expmap0(z_tangent, c)
         else:
             z = z_mean
         return {
-            "logits": self.decode(z),
+            "logits": self._decode(z, c),
             "mu": mu,
             "logvar": logvar,
             "z": z,
