@@ -294,3 +294,30 @@ def test_depth_blocks_are_kept_for_the_same_unmodified_index() -> None:
     with torch.inference_mode():
         frozen = index.clone()
         assert torch.equal(_depth_blocks(frozen, 6, 3)[0], first[0])
+
+
+def test_kl_and_reconstruction_with_cached_constants_are_the_float_formulas() -> None:
+    """0.5 * (mu^2 + e^logvar - 1 - logvar) and ce * n as written with floats, to the bit."""
+    from tvae_losses.vae import KL, Reconstruction
+
+    gen = torch.Generator().manual_seed(0)
+    mu = torch.randn(64, 6, generator=gen).requires_grad_()
+    logvar = (2 * torch.randn(64, 6, generator=gen)).requires_grad_()
+    logits = torch.randn(64, 5, 3, generator=gen).requires_grad_()
+    x = torch.randint(-1, 2, (64, 5), generator=gen).float()
+    for free_bits in (0.0, 0.5):
+        old = (0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)).mean(0)
+        old = old.clamp_min(free_bits).sum() if free_bits > 0 else old.sum()
+        new = KL(free_bits)({"mu": mu, "logvar": logvar}, {})
+        assert torch.equal(old, new)
+        g_old = torch.autograd.grad(old, [mu, logvar])
+        g_new = torch.autograd.grad(new, [mu, logvar])
+        for a, b in zip(g_old, g_new, strict=True):
+            assert torch.equal(a, b)
+    target = x.round().long() + 1
+    old = F.cross_entropy(logits.transpose(-1, -2), target) * target.shape[-1]
+    new = Reconstruction()({"logits": logits}, {"x": x})
+    assert torch.equal(old, new)
+    (g_old,) = torch.autograd.grad(old, logits)
+    (g_new,) = torch.autograd.grad(new, logits)
+    assert torch.equal(g_old, g_new)

@@ -19,7 +19,7 @@ from typing import Literal
 
 import torch
 from torch.nn import functional as F
-from tvae_ternary.geometry import pairwise_distance, radius, rowwise_distance
+from tvae_ternary.geometry import constant, pairwise_distance, radius, rowwise_distance
 from tvae_ternary.sampling import pick_exactly, rank_other_than, reversed_key, shared_blocks
 from tvae_ternary.space import (
     MAX_VALUATION,
@@ -228,7 +228,8 @@ class PadicRanking(_PadicTerm):
         usable = held[:, 1:] & held[:, :-1]
         # The draws of `closest` rounds (a depth pick, then p's and q's uniform), all at once.
         pick_u, u_p, u_q = _uniform_rows(self.closest, (usable.numel(), size, size), device)
-        pick = torch.where(usable, pick_u.view(self.closest, *usable.shape), -1.0)
+        none = constant(-1.0, pick_u)
+        pick = torch.where(usable, pick_u.view(self.closest, *usable.shape), none)
         k = pick.argmax(dim=2) + 1  # (closest, B)
         # p shares exactly k digits (the blocks at k and k + 1), q exactly k - 1 (k - 1 and k).
         lo_d, at_d = _block_bounds(lo, at_least, torch.stack([k, k - 1, k + 1, k]))
@@ -269,7 +270,7 @@ class PadicRanking(_PadicTerm):
         if self.relative_margin:
             gap = gap + self.margin * self.ratio ** depth.clamp(max=MAX_VALUATION).to(z.dtype)
         else:
-            gap = gap + self.margin
+            gap = gap + constant(self.margin, gap)
         hinge = F.relu(gap)
         weight = valid.to(z.dtype)
         if not self.balanced:
@@ -339,7 +340,8 @@ class PadicIsosceles(_PadicTerm):
         usable = exactly >= 2  # (B, n): two rows sharing exactly d digits, d = 0..n-1
         # The draws of `pairs` rounds (a depth pick, then j1's and j2's uniform), all at once.
         pick_u, u1, u2 = _uniform_rows(self.pairs, (usable.numel(), size, size), z.device)
-        pick = torch.where(usable, pick_u.view(self.pairs, *usable.shape), -1.0)
+        none = constant(-1.0, pick_u)
+        pick = torch.where(usable, pick_u.view(self.pairs, *usable.shape), none)
         k = pick.argmax(dim=2)  # (pairs, B)
         lo_d, at_d = _block_bounds(lo, at_least, torch.stack([k, k + 1]))
         count = at_d[0] - at_d[1]
@@ -351,7 +353,7 @@ class PadicIsosceles(_PadicTerm):
         pair = order[pos.clamp(max=size - 1)]  # (2, pairs, B)
         d = rowwise_distance(z, pair, _curvature(outputs))
         gap = (torch.log(d[0].clamp_min(1e-6)) - torch.log(d[1].clamp_min(1e-6))).abs()
-        hinge = F.relu(gap - self.tolerance)
+        hinge = F.relu(gap - constant(self.tolerance, gap))
         weight = usable.any(dim=1).to(z.dtype).expand_as(hinge)
         depth = k
         if not self.balanced:
