@@ -25,7 +25,9 @@ they are and as ``OLD.py`` defines them (every module that imported one is patch
 ``--losses-from`` does the same with the loss terms: each term of the run whose class ``OLD.py``
 (an earlier ``tvae_losses/geometric.py`` or ``vae.py``) defines is alternated with an instance
 of the old class holding the same settings; ``--sampling-from`` (an earlier
-``tvae_ternary/sampling.py``) gives that old module its own sampling helpers as well.
+``tvae_ternary/sampling.py``) gives that old module its own sampling helpers as well, and
+``--geometry-from`` with it puts the old geometry under the old arm (the model's and the old
+losses' calls alike): the whole step then alternates between two versions.
 """
 
 from __future__ import annotations
@@ -273,6 +275,7 @@ def _geometry_swaps(path: str) -> list[tuple[Any, str, Any, Any]]:
     """(module, name, current, old) for every imported use of a geometry function."""
     import importlib.util
     import sys
+    from inspect import isfunction
 
     import tvae_ternary.geometry as current
 
@@ -280,7 +283,8 @@ def _geometry_swaps(path: str) -> list[tuple[Any, str, Any, Any]]:
     assert spec is not None and spec.loader is not None
     old = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(old)
-    names = [n for n in dir(current) if not n.startswith("_") and callable(getattr(current, n))]
+    # Functions only: typing's Any is callable too, and every module imports it.
+    names = [n for n in dir(current) if not n.startswith("_") and isfunction(getattr(current, n))]
     swaps = []
     for module in list(sys.modules.values()):
         if not getattr(module, "__name__", "").startswith("tvae_"):
@@ -336,6 +340,14 @@ def losses_ab(args: argparse.Namespace) -> list[Row]:
         for n in dir(old_sampling):
             if not n.startswith("__") and hasattr(old_module, n):
                 setattr(old_module, n, getattr(old_sampling, n))
+    swaps: list[tuple[Any, str, Any, Any]] = []
+    if args.geometry_from:
+        # The old arm with the old geometry too: every tvae_ module's and the old losses'.
+        swaps = _geometry_swaps(args.geometry_from)
+        old_geometry = _load(args.geometry_from, "_old_geometry_for_losses")
+        for n in ("pairwise_distance", "radius", "rowwise_distance", "distance", "expmap0"):
+            if hasattr(old_module, n) and hasattr(old_geometry, n):
+                setattr(old_module, n, getattr(old_geometry, n))
     current = dict(tr.parts.losses._losses)
     old: dict[str, Any] = {}
     for name, term in current.items():
@@ -352,11 +364,15 @@ def losses_ab(args: argparse.Namespace) -> list[Row]:
     for r in range(rounds + 1):
         for which in ("current", "old"):
             tr.parts.losses._losses.update(current if which == "current" else old)
+            for module, n, new_fn, old_fn in swaps:
+                setattr(module, n, new_fn if which == "current" else old_fn)
             t = time.perf_counter()
             _bench.train_epoch(tr, r)
             if r > 0:
                 times[which].append(1e3 * (time.perf_counter() - t) / steps)
     tr.parts.losses._losses.update(current)
+    for module, n, new_fn, _ in swaps:
+        setattr(module, n, new_fn)
     ratio = _bench.median([o / c for o, c in zip(times["old"], times["current"], strict=True)])
     return [
         Row(NAME, "step, old losses (median)", _bench.median(times["old"]), "ms"),
@@ -366,7 +382,11 @@ def losses_ab(args: argparse.Namespace) -> list[Row]:
             "old / current (median of paired epochs)",
             ratio,
             "x",
-            extra={"patched": sorted(old), "old_ms": times["old"], "current_ms": times["current"]},
+            extra={
+                "patched": sorted(old) + sorted({f"{m.__name__}.{n}" for m, n, _, _ in swaps}),
+                "old_ms": times["old"],
+                "current_ms": times["current"],
+            },
         ),
     ]
 
@@ -374,10 +394,10 @@ def losses_ab(args: argparse.Namespace) -> list[Row]:
 def run(args: argparse.Namespace) -> list[Row]:
     if getattr(args, "profile", False):
         return profile_by_part(args) if getattr(args, "by_part", False) else profile(args)
-    if getattr(args, "geometry_from", None):
-        return geometry_ab(args)
     if getattr(args, "losses_from", None):
         return losses_ab(args)
+    if getattr(args, "geometry_from", None):
+        return geometry_ab(args)
     tr = _bench.trainer(args.sets, device=args.device).setup()
     rounds = 3 if args.quick else 8
     engine: list[float] = []
