@@ -259,3 +259,16 @@ def test_cached_constants_are_the_python_floats_to_the_bit(
     floats = run()
     for a, b in zip(fused, floats, strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_constant_first_made_under_inference_mode_serves_a_backward() -> None:
+    """An evaluation under inference mode first, then a training step: the cached constant is a
+    normal tensor that autograd may save."""
+    value = 0.123456  # a constant no other test has made
+    x = torch.randn(4, 3)
+    with torch.inference_mode():
+        made = geometry.constant(value, x)
+    assert isinstance(made, torch.Tensor) and not made.is_inference()
+    y = torch.randn(4, 3, requires_grad=True)
+    (y * made).sum().backward()  # saves the constant for y's gradient
+    assert y.grad is not None and torch.equal(y.grad, torch.full((4, 3), value))

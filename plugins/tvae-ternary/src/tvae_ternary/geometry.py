@@ -47,7 +47,11 @@ def constant(value: float, like: torch.Tensor) -> torch.Tensor | float:
     key = (value, like.dtype, like.device)
     found = _CONSTANTS.get(key)
     if found is None:
-        found = _CONSTANTS[key] = torch.tensor(value, dtype=like.dtype, device=like.device)
+        # A normal tensor even when first asked for under inference mode: autograd may save
+        # it for a backward later (an inference tensor cannot be saved).
+        with torch.inference_mode(False):
+            found = torch.tensor(value, dtype=like.dtype, device=like.device)
+        _CONSTANTS[key] = found
     return found
 
 
