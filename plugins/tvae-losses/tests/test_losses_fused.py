@@ -20,6 +20,7 @@ from tvae_losses.geometric import (
     _depth_blocks,
     _mean_per_group,
     _uniform_rows,
+    _uniform_rows_one_by_one,
 )
 from tvae_ternary.data import ternary_tensors
 from tvae_ternary.geometry import expmap0, radius, rowwise_distance
@@ -131,6 +132,11 @@ def test_uniform_rows_are_the_calls_one_by_one() -> None:
     for i, w in enumerate(widths):
         assert rows[i].shape == (4, w)
         assert torch.equal(rows[i], torch.stack([r[i] for r in one_by_one]))
+    # The other devices' branch (one call per round and width) draws the same on the CPU.
+    torch.manual_seed(3)
+    for a, b in zip(rows, _uniform_rows_one_by_one(4, widths, torch.device("cpu")), strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(torch.get_rng_state(), after)
 
 
 @pytest.mark.parametrize(("n", "closest"), [(6, 4), (5, 1), (9, 3)])

@@ -88,6 +88,13 @@ def _uniform_rows(reps: int, widths: tuple[int, ...], device: torch.device) -> l
     if device.type == "cpu":
         flat = torch.rand(reps, sum(widths), device=device)
         return list(flat.split(list(widths), dim=1))
+    return _uniform_rows_one_by_one(reps, widths, device)
+
+
+def _uniform_rows_one_by_one(
+    reps: int, widths: tuple[int, ...], device: torch.device
+) -> list[torch.Tensor]:
+    """:func:`_uniform_rows` by one ``torch.rand`` call per round and width (any device)."""
     rounds = [[torch.rand(w, device=device) for w in widths] for _ in range(reps)]
     return [torch.stack([r[i] for r in rounds]) for i in range(len(widths))]
 
