@@ -25,7 +25,7 @@ from tvae_losses.geometric import (
 from tvae_ternary.data import ternary_tensors
 from tvae_ternary.geometry import expmap0, radius, rowwise_distance
 from tvae_ternary.sampling import pick_exactly, rank_other_than, tree_order
-from tvae_ternary.space import valuation_table
+from tvae_ternary.space import MAX_VALUATION, valuation_table
 
 
 class _reference:  # a namespace of the loops as they were
@@ -56,6 +56,43 @@ class _reference:  # a namespace of the loops as they were
             oks.append(usable.any(dim=1))
             ks.append(k)
         return torch.stack(ps), torch.stack(qs), torch.stack(oks), torch.stack(ks)
+
+    @staticmethod
+    def ranking(term: PadicRanking, outputs: dict, batch: dict) -> torch.Tensor:
+        """PadicRanking.__call__ as it was (two wheres, four cats and a stack)."""
+        z = outputs[term.points]
+        index = batch["index"]
+        n = batch["x"].shape[-1]
+        size = z.shape[0]
+        k = term.triplets_per_anchor
+        rows = torch.arange(size, device=z.device)
+        pq = (rows + torch.randint(1, size, (2, k, size), device=z.device)) % size
+        v = valuation_table(n, index.device, 3)[(index[pq] - index).abs()]
+        vp, vq = v[0], v[1]
+        p_closer = vp > vq
+        closer = torch.where(p_closer, pq[0], pq[1])
+        farther = torch.where(p_closer, pq[1], pq[0])
+        depth = torch.maximum(vp, vq)
+        valid = vp != vq
+        if term.closest > 0:
+            cp, cq, cvalid, cdepth = _reference.closest_pairs(term, index, n)
+            closer = torch.cat([closer, cp])
+            farther = torch.cat([farther, cq])
+            depth = torch.cat([depth, cdepth])
+            valid = torch.cat([valid, cvalid])
+        d = rowwise_distance(z, torch.stack([closer, farther]), _curvature(outputs))
+        if term.log_distance:
+            d = torch.log(d.clamp_min(1e-6))
+        gap = d[0] - d[1]
+        if term.relative_margin:
+            gap = gap + term.margin * term.ratio ** depth.clamp(max=MAX_VALUATION).to(z.dtype)
+        else:
+            gap = gap + term.margin
+        hinge = F.relu(gap)
+        weight = valid.to(z.dtype)
+        if not term.balanced:
+            return (hinge * weight).sum() / weight.sum().clamp_min(1.0)
+        return _reference_mean_per_group(hinge.flatten(), weight.flatten(), depth.flatten())
 
     @staticmethod
     def isosceles_pairs(
@@ -173,18 +210,32 @@ def test_isosceles_pairs_draw_what_the_loop_drew(n: int, pairs: int) -> None:
     assert torch.equal(g_old_mu, g_mu) and torch.equal(g_old_c, g_c)
 
 
-@pytest.mark.parametrize("balanced", [True, False])
-def test_padic_ranking_value_and_gradient_are_the_loops(balanced: bool) -> None:
+@pytest.mark.parametrize(
+    ("balanced", "closest", "log_distance", "relative"),
+    [
+        (True, 4, True, False),
+        (False, 4, True, False),
+        (True, 0, False, True),
+        (False, 2, False, True),
+    ],
+)
+def test_padic_ranking_value_and_gradient_are_the_loops(
+    balanced: bool, closest: int, log_distance: bool, relative: bool
+) -> None:
     n = 7
     batch = _tree_batch(n, size=150)
     outputs = _outputs(batch)
-    term = PadicRanking(margin=0.2, closest=4, log_distance=True, balanced=balanced)
-    old_term = PadicRanking(margin=0.2, closest=4, log_distance=True, balanced=balanced)
-    old_term._closest_pairs = lambda index, n, base=3: _reference.closest_pairs(  # type: ignore[method-assign]
-        old_term, index, n, base
+    settings = dict(
+        margin=0.2,
+        closest=closest,
+        log_distance=log_distance,
+        balanced=balanced,
+        relative_margin=relative,
+        ratio=0.6,
     )
+    term = PadicRanking(**settings)  # type: ignore[arg-type]
     torch.manual_seed(9)
-    old = old_term(outputs, batch)
+    old = _reference.ranking(term, outputs, batch)
     g_old = torch.autograd.grad(old, [outputs["mu"], outputs["curvature"]], retain_graph=True)
     after = torch.get_rng_state()
     torch.manual_seed(9)

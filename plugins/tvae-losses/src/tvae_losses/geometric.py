@@ -220,7 +220,14 @@ class PadicRanking(_PadicTerm):
     def _closest_pairs(
         self, index: torch.Tensor, n: int, base: int = 3
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(closest, B) rows p and q at depths k and k - 1 of each anchor, valid, and k.
+        """(closest, B) rows p and q at depths k and k - 1 of each anchor, valid, and k."""
+        pq, valid, k = self._closest_pair_block(index, n, base)
+        return pq[0], pq[1], valid, k
+
+    def _closest_pair_block(
+        self, index: torch.Tensor, n: int, base: int = 3
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(2, closest, B) rows p and q at depths k and k - 1 of each anchor, valid, and k.
 
         The batch sorted by digit-reversed index puts the rows sharing an anchor's low d
         digits in one contiguous range, so the rows sharing exactly d are that range less the
@@ -241,8 +248,7 @@ class PadicRanking(_PadicTerm):
         # p shares exactly k digits (the blocks at k and k + 1), q exactly k - 1 (k - 1 and k).
         lo_d, at_d = _block_bounds(lo, at_least, torch.stack([k, k - 1, k + 1, k]))
         pos, _ = pick_exactly(lo_d[:2], at_d[:2], lo_d[2:], at_d[2:], torch.stack([u_p, u_q]))
-        pq = order[pos.clamp(max=size - 1)]
-        return pq[0], pq[1], usable.any(dim=1).expand_as(k), k
+        return order[pos.clamp(max=size - 1)], usable.any(dim=1).expand_as(k), k
 
     def __call__(self, outputs: Tensors, batch: Tensors) -> torch.Tensor:
         z = outputs[self.points]
@@ -259,18 +265,16 @@ class PadicRanking(_PadicTerm):
         base = self._batch_base(batch, n)
         v = valuation_table(n, index.device, base)[(index[pq] - index).abs()]
         vp, vq = v[0], v[1]
-        p_closer = vp > vq
-        closer = torch.where(p_closer, pq[0], pq[1])
-        farther = torch.where(p_closer, pq[1], pq[0])
+        # (2, k, B): the closer of each pair, then the farther.
+        pairs = torch.where(vp > vq, pq, pq.flip(0))
         depth = torch.maximum(vp, vq)
         valid = vp != vq
         if self.closest > 0:
-            cp, cq, cvalid, cdepth = self._closest_pairs(index, n, base)
-            closer = torch.cat([closer, cp])
-            farther = torch.cat([farther, cq])
+            cpq, cvalid, cdepth = self._closest_pair_block(index, n, base)
+            pairs = torch.cat([pairs, cpq], dim=1)
             depth = torch.cat([depth, cdepth])
             valid = torch.cat([valid, cvalid])
-        d = rowwise_distance(z, torch.stack([closer, farther]), _curvature(outputs))
+        d = rowwise_distance(z, pairs, _curvature(outputs))
         if self.log_distance:
             d = torch.log(d.clamp_min(1e-6))
         gap = d[0] - d[1]
