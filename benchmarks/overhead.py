@@ -273,16 +273,12 @@ def profile_by_part(args: argparse.Namespace) -> list[Row]:
 
 def _geometry_swaps(path: str) -> list[tuple[Any, str, Any, Any]]:
     """(module, name, current, old) for every imported use of a geometry function."""
-    import importlib.util
     import sys
     from inspect import isfunction
 
     import tvae_ternary.geometry as current
 
-    spec = importlib.util.spec_from_file_location("_old_geometry", path)
-    assert spec is not None and spec.loader is not None
-    old = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(old)
+    old = _load(path, "_old_geometry")
     # Functions only: typing's Any is callable too, and every module imports it.
     names = [n for n in dir(current) if not n.startswith("_") and isfunction(getattr(current, n))]
     swaps = []
@@ -295,23 +291,35 @@ def _geometry_swaps(path: str) -> list[tuple[Any, str, Any, Any]]:
     return swaps
 
 
-def geometry_ab(args: argparse.Namespace) -> list[Row]:
-    """Engine epochs with the current and an earlier geometry, alternating."""
-    tr = _bench.trainer(args.sets, device=args.device).setup()
-    swaps = _geometry_swaps(args.geometry_from)
+def _alternate(tr: Any, quick: bool, arm: Any) -> dict[str, list[float]]:
+    """Step times (ms) of engine epochs alternating the "current" and "old" arms.
+
+    ``arm(which)`` puts one arm in place; the first round is a warm-up, and the current arm
+    is left in place at the end.
+    """
     steps = tr.dataset.num_train_batches()
-    rounds = 3 if args.quick else 8
     times: dict[str, list[float]] = {"current": [], "old": []}
-    for r in range(rounds + 1):
+    for r in range((3 if quick else 8) + 1):
         for which in ("current", "old"):
-            for module, n, new, old in swaps:
-                setattr(module, n, new if which == "current" else old)
+            arm(which)
             t = time.perf_counter()
             _bench.train_epoch(tr, r)
             if r > 0:
                 times[which].append(1e3 * (time.perf_counter() - t) / steps)
-    for module, n, new, _ in swaps:
-        setattr(module, n, new)
+    arm("current")
+    return times
+
+
+def geometry_ab(args: argparse.Namespace) -> list[Row]:
+    """Engine epochs with the current and an earlier geometry, alternating."""
+    tr = _bench.trainer(args.sets, device=args.device).setup()
+    swaps = _geometry_swaps(args.geometry_from)
+
+    def arm(which: str) -> None:
+        for module, n, new, old in swaps:
+            setattr(module, n, new if which == "current" else old)
+
+    times = _alternate(tr, args.quick, arm)
     ratio = _bench.median([o / c for o, c in zip(times["old"], times["current"], strict=True)])
     used = sorted({f"{m.__name__}.{n}" for m, n, _, _ in swaps})
     return [
@@ -358,21 +366,13 @@ def losses_ab(args: argparse.Namespace) -> list[Row]:
         twin.__dict__.update(term.__dict__)
         old[name] = twin
     assert old, f"{args.losses_from} defines none of the run's loss classes"
-    steps = tr.dataset.num_train_batches()
-    rounds = 3 if args.quick else 8
-    times: dict[str, list[float]] = {"current": [], "old": []}
-    for r in range(rounds + 1):
-        for which in ("current", "old"):
-            tr.parts.losses._losses.update(current if which == "current" else old)
-            for module, n, new_fn, old_fn in swaps:
-                setattr(module, n, new_fn if which == "current" else old_fn)
-            t = time.perf_counter()
-            _bench.train_epoch(tr, r)
-            if r > 0:
-                times[which].append(1e3 * (time.perf_counter() - t) / steps)
-    tr.parts.losses._losses.update(current)
-    for module, n, new_fn, _ in swaps:
-        setattr(module, n, new_fn)
+
+    def arm(which: str) -> None:
+        tr.parts.losses._losses.update(current if which == "current" else old)
+        for module, n, new_fn, old_fn in swaps:
+            setattr(module, n, new_fn if which == "current" else old_fn)
+
+    times = _alternate(tr, args.quick, arm)
     ratio = _bench.median([o / c for o, c in zip(times["old"], times["current"], strict=True)])
     return [
         Row(NAME, "step, old losses (median)", _bench.median(times["old"]), "ms"),
