@@ -58,3 +58,52 @@ def test_near_ties_are_decided_as_float64_decides_them() -> None:
     i, j, k = triplets
     plain32 = float((distance(z[i], z[j]) < distance(z[i], z[k])).double().mean())
     assert plain32 != expected  # float32 alone orders some of them otherwise
+
+
+def _score_before_issue16_item3(outputs: dict[str, torch.Tensor], triplets: tuple) -> float:
+    """The score as it was before the index_select / in-place rewrite, kept to the letter."""
+    from tvae_ternary.metrics import _FLOAT32_EDGE, _FLOAT32_GAP, _FLOAT32_TINY, _curvature
+
+    a, closer, farther = triplets
+    z_mean = outputs["z_mean"].detach().cpu()
+    curvature = _curvature(outputs)
+    curvature = curvature.cpu() if isinstance(curvature, torch.Tensor) else curvature
+    c32 = curvature.float() if isinstance(curvature, torch.Tensor) else curvature
+    z = z_mean.float()
+    room = 1.0 - c32 * z.pow(2).sum(-1)
+    anchor = z[a]
+    near = (anchor - z[closer]).pow(2).sum(-1) / room[closer].clamp_min(1e-7)
+    far = (anchor - z[farther]).pow(2).sum(-1) / room[farther].clamp_min(1e-7)
+    correct = near < far
+    edge = room < _FLOAT32_EDGE
+    unsure = (near - far).abs() <= _FLOAT32_GAP * torch.maximum(near, far)
+    unsure |= 2.0 * c32 * torch.minimum(near, far) / room[a].clamp_min(1e-7) < _FLOAT32_TINY
+    unsure |= edge[a] | edge[closer] | edge[farther]
+    rows = unsure.nonzero().squeeze(1)
+    if rows.numel():
+        z64 = z_mean.to(torch.float64)
+        i, j, k = a[rows], closer[rows], farther[rows]
+        correct[rows] = distance(z64[i], z64[j], curvature) < distance(z64[i], z64[k], curvature)
+    return float(correct.double().mean())
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.sampled_from([0.01, 0.3, 1.0, 2.0, 4.0, 8.0]))
+def test_same_scores_as_before_the_rewrite(seed: int, scale: float) -> None:
+    # triplet_accuracy's score and every depth of depth_triplet_accuracy (now one pass over
+    # the depths joined) equal the old per-sample computation, near the boundary too.
+    from tvae_ternary.metrics import _depth_scores, sample_depth_triplets
+
+    index = torch.arange(729)
+    z = _embedding(seed, 729, scale)
+    triplets = sample_triplets(index, 6, num_triplets=4_000, seed=seed)
+    depth = sample_depth_triplets(index, 6, per_depth=1_000, seed=seed)
+    for c in (1.0, 0.5):
+        outputs = {"z_mean": z, "curvature": torch.tensor(c)}
+        assert _triplet_score(outputs, triplets) == _score_before_issue16_item3(outputs, triplets)
+        scores = _depth_scores(outputs, depth)
+        for k, t in depth.items():
+            assert scores[f"depth_triplet_accuracy_{k}"] == _score_before_issue16_item3(outputs, t)
+        assert scores["depth_triplet_accuracy"] == min(
+            _score_before_issue16_item3(outputs, t) for t in depth.values()
+        )

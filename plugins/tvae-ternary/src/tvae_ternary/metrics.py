@@ -200,14 +200,23 @@ _FLOAT32_TINY = 1e-9
 
 
 def _triplet_score(outputs: Tensors, triplets: tuple[torch.Tensor, ...]) -> float:
-    """The fraction with d_c(a, closer) < d_c(a, farther), exactly as float64 computes it.
+    """The fraction with d_c(a, closer) < d_c(a, farther), exactly as float64 computes it."""
+    return float(_triplet_correct(outputs, triplets).double().mean())
+
+
+def _triplet_correct(outputs: Tensors, triplets: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Per triplet, whether d_c(a, closer) < d_c(a, farther), exactly as float64 decides it.
 
     d_c(a, x) = arccosh(1 + 2c|a - x|^2 / ((1 - c|a|^2)(1 - c|x|^2))) / sqrt(c) grows with
     |a - x|^2 / (1 - c|x|^2), so float32 compares that (one difference per pair, the norms
     once per point: 2-3x faster over 100k triplets than float64 distances). The triplets
     float32 could order otherwise than float64 (the two within :data:`_FLOAT32_GAP`, a point
     near the boundary, an argument under :data:`_FLOAT32_TINY`) are compared again as
-    float64 distances, so the result is float64's.
+    float64 distances, so the result is float64's. Every value is per triplet (the norms per
+    point), so a concatenation of samples gives each sample's values.
+
+    The rows are gathered with ``index_select`` (about 3x faster than advanced indexing on
+    the CPU) and the differences squared in place: ``(x - a)^2`` is ``(a - x)^2`` to the bit.
     """
     a, closer, farther = triplets
     z_mean = outputs["z_mean"].detach().cpu()
@@ -216,20 +225,27 @@ def _triplet_score(outputs: Tensors, triplets: tuple[torch.Tensor, ...]) -> floa
     c32 = curvature.float() if isinstance(curvature, torch.Tensor) else curvature
     z = z_mean.float()
     room = 1.0 - c32 * z.pow(2).sum(-1)  # 1 - c|z|^2, per point
-    anchor = z[a]
-    near = (anchor - z[closer]).pow(2).sum(-1) / room[closer].clamp_min(1e-7)
-    far = (anchor - z[farther]).pow(2).sum(-1) / room[farther].clamp_min(1e-7)
+    anchor = z.index_select(0, a)
+    near = z.index_select(0, closer).sub_(anchor).pow_(2).sum(-1)
+    near /= room.index_select(0, closer).clamp_min_(1e-7)
+    far = z.index_select(0, farther).sub_(anchor).pow_(2).sum(-1)
+    far /= room.index_select(0, farther).clamp_min_(1e-7)
     correct = near < far
     edge = room < _FLOAT32_EDGE
-    unsure = (near - far).abs() <= _FLOAT32_GAP * torch.maximum(near, far)
-    unsure |= 2.0 * c32 * torch.minimum(near, far) / room[a].clamp_min(1e-7) < _FLOAT32_TINY
-    unsure |= edge[a] | edge[closer] | edge[farther]
+    unsure = (near - far).abs_() <= _FLOAT32_GAP * torch.maximum(near, far)
+    unsure |= (
+        2.0 * c32 * torch.minimum(near, far) / room.index_select(0, a).clamp_min_(1e-7)
+        < _FLOAT32_TINY
+    )
+    if bool(edge.any()):
+        unsure |= edge.index_select(0, a) | edge.index_select(0, closer)
+        unsure |= edge.index_select(0, farther)
     rows = unsure.nonzero().squeeze(1)
     if rows.numel():
         z64 = z_mean.to(torch.float64)
         i, j, k = a[rows], closer[rows], farther[rows]
         correct[rows] = distance(z64[i], z64[j], curvature) < distance(z64[i], z64[k], curvature)
-    return float(correct.double().mean())
+    return correct
 
 
 def level_radial_accuracies(outputs: Tensors, batch: Tensors) -> dict[int, float]:
@@ -365,7 +381,16 @@ def depth_triplet_accuracy(
 def _depth_scores(
     outputs: Tensors, triplets: Mapping[int, tuple[torch.Tensor, ...]]
 ) -> dict[str, float]:
-    per_depth = {k: _triplet_score(outputs, t) for k, t in triplets.items() if t[0].numel()}
+    # One pass over every depth's triplets (the norms once, not once per depth), then each
+    # depth's mean over its own slice: the same values as one pass per depth.
+    depths = [k for k, t in triplets.items() if t[0].numel()]
+    per_depth: dict[int, float] = {}
+    if depths:
+        joined = tuple(torch.cat([triplets[k][i] for k in depths]) for i in range(3))
+        correct = _triplet_correct(outputs, joined)
+        sizes = [triplets[k][0].numel() for k in depths]
+        for k, part in zip(depths, correct.split(sizes), strict=True):
+            per_depth[k] = float(part.double().mean())
     out = {"depth_triplet_accuracy": min(per_depth.values()) if per_depth else float("nan")}
     out.update({f"depth_triplet_accuracy_{k}": a for k, a in per_depth.items()})
     return out
