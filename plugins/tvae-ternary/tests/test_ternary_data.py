@@ -68,11 +68,24 @@ def test_validation_split_is_disjoint_and_fixed() -> None:
         ({"batch_size": 0}, "batch_size"),
         ({"val_fraction": 1.0}, "val_fraction"),
         ({"n_trits": 1, "val_fraction": 0.5}, "val_fraction"),
+        ({"eval_batch_size": 0}, "eval_batch_size"),
+        ({"eval_batch_size": 1.5}, "eval_batch_size"),
+        ({"eval_batch_size": True}, "eval_batch_size"),
     ],
 )
 def test_bad_settings_are_one_line_errors(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TernaryOpsDataset(**kwargs)  # type: ignore[arg-type]
+
+
+def test_eval_batches_take_eval_batch_size() -> None:
+    ds = TernaryOpsDataset(n_trits=6, batch_size=32, eval_batch_size=200)
+    sizes = [len(b["index"]) for b in ds.eval_batches()]
+    assert sizes == [200, 200, 200, 129] and len(ds.eval_batches()) == 4
+    assert len(next(iter(ds.train_batches()))["index"]) == 32
+    assert torch.equal(torch.cat([b["index"] for b in ds.eval_batches()]), torch.arange(729))
+    # None (the default) evaluates in training-sized batches
+    assert TernaryOpsDataset(n_trits=6, batch_size=32).eval_batch_size == 32
 
 
 def test_n12_is_bounded() -> None:

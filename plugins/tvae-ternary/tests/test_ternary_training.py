@@ -94,6 +94,34 @@ def test_default_objective_embeds_every_level_and_depth_n5() -> None:
     assert all(final[f"val/depth_triplet_accuracy_{k}"] == 1.0 for k in range(1, 5))
 
 
+def test_validation_metrics_do_not_depend_on_eval_batch_size() -> None:
+    """The default run's metrics at eval batches of 512 and 4096 (n = 7: 5 and 1 passes) are
+    equal; the row-mean loss terms agree to float32 rounding (radial balances per batch)."""
+    pytest.importorskip("tvae_losses")
+    from tvae_core import Trainer
+    from tvae_core._config.files import build_config, default_config_dict
+
+    raw = default_config_dict()
+    raw.update(epochs=2, callbacks=[])
+    raw["data"].update(n_trits=7, min_steps=5)
+    raw["trainer"].update(val_every=2)
+    tr = Trainer(build_config(raw, source="<test>"))
+    tr.fit()
+    dataset = tr.parts.dataset
+    assert dataset.eval_batch_size == 4096  # the default config's
+    logs = {}
+    for size in (512, 4096):
+        dataset.eval_batch_size = size
+        logs[size] = tr.evaluator.validate(-size)  # a fresh pass each
+    losses = {"val/loss", "val/reconstruction", "val/kl", "val/radial"}
+    assert logs[512].keys() == logs[4096].keys()
+    assert {k: v for k, v in logs[512].items() if k not in losses} == {
+        k: v for k, v in logs[4096].items() if k not in losses
+    }
+    for key in ("val/reconstruction", "val/kl"):
+        assert logs[512][key] == pytest.approx(logs[4096][key], rel=1e-5)
+
+
 @pytest.mark.slow
 def test_default_config_reaches_the_quality_bar(tmp_path: Path) -> None:
     """The default run (n = 9, all 19,683 operations, from scratch): the project's bar.

@@ -134,6 +134,11 @@ class TernaryOpsDataset(TensorDataset):
             drawn again (each pass a fresh shuffle) until it does, so a recipe counted in
             epochs trains as many steps at every n (the default config sets 39, the steps of
             n = 9 at batch 512); 1 keeps one pass over the rows.
+        eval_batch_size: evaluation rows per forward pass (None: ``batch_size``). Metrics see
+            the concatenated outputs, so they do not depend on it; the validation loss terms
+            are means over rows, except a term that balances within a batch (``radial`` with
+            ``balanced``), whose ``val/`` value may differ slightly. Larger batches evaluate
+            faster (fewer passes); memory grows with it.
     """
 
     def __init__(
@@ -149,6 +154,7 @@ class TernaryOpsDataset(TensorDataset):
         level_rows: int = 2,
         min_steps: int = 1,
         tree_partners: int = 1,
+        eval_batch_size: int | None = None,
     ) -> None:
         check_n_trits(n_trits)
         if sampling not in ("uniform", "tree"):
@@ -169,6 +175,14 @@ class TernaryOpsDataset(TensorDataset):
             raise ValueError(f"level_rows must be >= 0, got {level_rows}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if eval_batch_size is not None and (
+            isinstance(eval_batch_size, bool)
+            or not isinstance(eval_batch_size, int)
+            or eval_batch_size < 1
+        ):
+            raise ValueError(
+                f"eval_batch_size must be an integer >= 1 or None, got {eval_batch_size!r}"
+            )
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(f"val_fraction must lie in [0, 1), got {val_fraction}")
         held = held_out_operations(n_trits, val_fraction, split, subtree_depth)
@@ -180,7 +194,13 @@ class TernaryOpsDataset(TensorDataset):
             evaluation = ternary_tensors(n_trits, held)
         else:
             train = ternary_tensors(n_trits)
-        super().__init__(train, batch_size=batch_size, drop_last=drop_last, eval_tensors=evaluation)
+        super().__init__(
+            train,
+            batch_size=batch_size,
+            drop_last=drop_last,
+            eval_tensors=evaluation,
+            eval_batch_size=eval_batch_size,
+        )
         self.n_trits = n_trits
         self.stratified = stratified
         self.sampling = sampling
