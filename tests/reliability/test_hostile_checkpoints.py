@@ -234,3 +234,21 @@ def test_a_corrupted_byte_never_crashes_the_loader(
         assert "\n" not in str(exc)
     else:
         assert isinstance(state, dict)  # a flip inside tensor data still loads as data
+
+
+@pytest.mark.parametrize("name", ["archive/data\n.pkl", "archive/\x1b[31mred", "archive/é\r"])
+def test_a_damaged_record_name_is_named_on_one_printable_line(tmp_path: Path, name: str) -> None:
+    """A flipped byte can turn a record's name into a newline or an escape code (hypothesis
+    found ``archive/.storage_\\nlignment``): the CRC error names it escaped, on one line."""
+    path = tmp_path / "named.pt"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(name, b"payload bytes of the record")
+    data = bytearray(path.read_bytes())
+    at = data.index(b"payload")
+    data[at] ^= 0xFF  # the record's data no longer matches its CRC
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="fails its CRC check") as info:
+        load_checkpoint(path)
+    text = str(info.value)
+    assert text.isprintable() and "\n" not in text
+    assert ascii(name)[1:-1] in text

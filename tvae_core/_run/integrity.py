@@ -16,7 +16,6 @@ tvae) is read without this check.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import zipfile
 from pathlib import Path
@@ -134,8 +133,8 @@ def check_archive(path: Path) -> None:
             source=str(path),
         ) from None
     if bad is not None:
-        with contextlib.suppress(Exception):
-            bad = bad.encode("ascii", "replace").decode()[:200]
+        # A damaged name may hold any byte: escaped, so the message stays one printable line.
+        bad = ascii(bad)[1:-1][:200]
         raise CheckpointError(
             f"cannot load checkpoint: the archive is damaged (record {bad} fails its CRC check)",
             source=str(path),
