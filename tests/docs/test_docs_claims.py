@@ -130,7 +130,7 @@ def test_the_readme_begins_with_the_two_commands_and_states_the_suite_time() -> 
         "pip install -r requirements-dev.txt && tvae run"
     )
     assert second == ". .venv/bin/activate && python -m pytest -q"
-    assert "about 15 minutes on a 2-core CPU machine" in readme
+    assert "about 7 minutes on a 2-core CPU machine" in readme
     assert Path(ROOT / "constraints.txt").is_file()
 
 
