@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import torch
 
+from tvae_ternary.space import digit_powers, digits_from_index
+
 __all__ = ["pick_exactly", "rank_other_than", "reversed_key", "shared_blocks", "tree_order"]
 
 
@@ -42,21 +44,8 @@ def reversed_key(index: torch.Tensor, n_trits: int, base: int = 3) -> torch.Tens
             key = key * base + rest % base
             rest = rest // base
         return key
-    powers, reversed_powers = _digit_powers(n_trits, base, index.device)
-    digits = index.unsqueeze(-1).div(powers, rounding_mode="floor").remainder_(base)
-    return digits.mul_(reversed_powers).sum(-1)
-
-
-_POWERS: dict[tuple[int, int, str], tuple[torch.Tensor, torch.Tensor]] = {}
-
-
-def _digit_powers(n: int, base: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """(base^k, base^(n - 1 - k)) for k = 0..n-1, long, cached per device: read-only."""
-    key = (n, base, str(device))
-    if key not in _POWERS:
-        powers = base ** torch.arange(n, dtype=torch.long, device=device)
-        _POWERS[key] = (powers, powers.flip(0))
-    return _POWERS[key]
+    _, reversed_powers = digit_powers(n_trits, base, index.device)
+    return digits_from_index(index, n_trits, base).mul_(reversed_powers).sum(-1)
 
 
 def shared_blocks(

@@ -191,9 +191,24 @@ def hierarchy_ceiling(n_trits: int, base: int = 3) -> float:
 
 def digits_from_index(index: torch.Tensor, n_digits: int, base: int = 3) -> torch.Tensor:
     """Base-p digits (..., n) in 0..p-1 (long) of integer indices, position 0 least significant."""
-    index = torch.as_tensor(index, dtype=torch.long)
-    powers = base ** torch.arange(n_digits, dtype=torch.long, device=index.device)
-    return torch.div(index.unsqueeze(-1), powers, rounding_mode="floor").remainder(base)
+    if not (isinstance(index, torch.Tensor) and index.dtype == torch.long):
+        index = torch.as_tensor(index, dtype=torch.long)  # a long tensor as it is: no aten::to
+    powers, _ = digit_powers(n_digits, base, index.device)
+    return torch.div(index.unsqueeze(-1), powers, rounding_mode="floor").remainder_(base)
+
+
+_POWERS: dict[tuple[int, int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def digit_powers(
+    n_digits: int, base: int = 3, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(base^k, base^(n - 1 - k)) for k = 0..n-1 (long), cached per device: read-only."""
+    key = (n_digits, base, str(device))
+    if key not in _POWERS:
+        powers = base ** torch.arange(n_digits, dtype=torch.long, device=device)
+        _POWERS[key] = (powers, powers.flip(0))
+    return _POWERS[key]
 
 
 def perfect_embedding(
