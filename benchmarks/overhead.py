@@ -102,7 +102,8 @@ def profile(args: argparse.Namespace) -> list[Row]:
 
 
 class _Labelled:
-    """A loss term called inside a ``record_function`` range (its attributes are the term's)."""
+    """A callable (a loss term, a method) run inside a ``record_function`` range; its
+    attributes are the wrapped callable's."""
 
     def __init__(self, fn: Any, label: str) -> None:
         self._fn, self._label = fn, label
@@ -133,11 +134,7 @@ def _label_parts(tr: Any) -> Any:
     clip = torch.nn.utils.clip_grad_norm_
 
     def labelled(fn: Any, label: str) -> Any:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with torch.profiler.record_function(PART + label):
-                return fn(*args, **kwargs)
-
-        return call
+        return _Labelled(fn, PART + label)
 
     batches, compute, model = ds._epoch_batches, loop.compute, loop.forward_model
 
@@ -157,7 +154,7 @@ def _label_parts(tr: Any) -> Any:
             return losses.compose(outputs, batch)
 
     for name, fn in saved_losses.items():
-        losses._losses[name] = _Labelled(fn, PART + f"loss: {name}")
+        losses._losses[name] = labelled(fn, f"loss: {name}")
     ds._epoch_batches = epoch_batches
     ds.epoch_order = labelled(ds.epoch_order, "sampler: epoch order (tree_order)")
     loop.compute = labelled_compute if compute is not None else compute
