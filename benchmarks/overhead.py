@@ -178,8 +178,9 @@ def _label_parts(tr: Any) -> Any:
     return undo
 
 
-def _by_part(events: Any) -> dict[str, dict[str, int]]:
-    """Each part's aten operator calls, by operator: {part: {op: calls}}.
+def _by_part(events: Any) -> dict[str, dict[str, list[float]]]:
+    """Each part's aten operator calls and self CPU time, by operator:
+    {part: {op: [calls, self microseconds]}}.
 
     A forward operator belongs to the innermost part range around it; a backward one (under an
     ``autograd::engine::evaluate_function`` event) to the part whose forward made the node
@@ -215,7 +216,7 @@ def _by_part(events: Any) -> dict[str, dict[str, int]]:
         kind, where = find(e)
         if kind == "fwd" and e.sequence_nr >= 0 and not e.name.startswith(evaluate):
             forward_part[e.sequence_nr] = where  # the last one made the node (others peek)
-    parts: dict[str, dict[str, int]] = {}
+    parts: dict[str, dict[str, list[float]]] = {}
     for e in events:
         if not e.name.startswith("aten::"):
             continue
@@ -228,8 +229,9 @@ def _by_part(events: Any) -> dict[str, dict[str, int]]:
                 part = forward_part.get(node.sequence_nr, "engine: other") + " (backward)"
         else:
             part = where
-        ops = parts.setdefault(part, {})
-        ops[e.name] = ops.get(e.name, 0) + 1
+        entry = parts.setdefault(part, {}).setdefault(e.name, [0, 0.0])
+        entry[0] += 1
+        entry[1] += e.self_cpu_time_total
     return parts
 
 
@@ -249,22 +251,33 @@ def profile_by_part(args: argparse.Namespace) -> list[Row]:
     finally:
         undo()
     parts = _by_part(prof.events())
-    total = sum(sum(ops.values()) for ops in parts.values())
-    rows = [Row(NAME, "aten operator calls per step", total / steps)]
-    for part, ops in sorted(parts.items(), key=lambda kv: -sum(kv[1].values())):
-        calls = sum(ops.values())
-        top = sorted(ops.items(), key=lambda kv: -kv[1])[: args.top]
+
+    def calls(ops: dict[str, list[float]]) -> float:
+        return sum(c for c, _ in ops.values()) / steps
+
+    def ms(ops: dict[str, list[float]]) -> float:
+        return sum(t for _, t in ops.values()) / steps / 1e3
+
+    rows = [
+        Row(NAME, "aten operator calls per step", sum(calls(o) for o in parts.values())),
+        Row(NAME, "aten self time per step", sum(ms(o) for o in parts.values()), "ms"),
+    ]
+    for part, ops in sorted(parts.items(), key=lambda kv: -ms(kv[1])):
+        top = sorted(ops.items(), key=lambda kv: -kv[1][1])[: args.top]
         rows.append(
             Row(
                 NAME,
                 f"  {part}",
-                calls / steps,
-                "calls",
-                extra={"ops": {k: v / steps for k, v in top}},
+                ms(ops),
+                "ms",
+                note=f"{calls(ops):.0f} calls",
+                extra={"calls": calls(ops), "ops": {k: v[0] / steps for k, v in top}},
             )
         )
-        for op, count in top:
-            rows.append(Row(NAME, f"      {op}", count / steps, "calls"))
+        for op, (count, us) in top:
+            rows.append(
+                Row(NAME, f"      {op}", us / steps / 1e3, "ms", note=f"{count / steps:.3g} calls")
+            )
     return rows
 
 
