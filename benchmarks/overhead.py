@@ -7,18 +7,18 @@ its per-step bookkeeping (non-finite checks, loss-term logging, callback events)
 
     python benchmarks/overhead.py [--quick] [--device cuda]
     python benchmarks/overhead.py --profile [--set trainer.compile=step]
-    python benchmarks/overhead.py --profile --by-part   # op calls per step by where they come from
+    python benchmarks/overhead.py --profile --by-part   # op calls and time by where they come from
 
     python benchmarks/overhead.py --geometry-from OLD.py   # OLD.py: an earlier geometry.py
     python benchmarks/overhead.py --losses-from OLD.py [--sampling-from OLD_S.py]
 
 ``--profile`` instead profiles the engine's steps with ``torch.profiler``: operator calls per
 step, the GEMMs' share of the step's operator time and the operators that take the most.
-``--by-part`` splits the operator calls by the part of the step they come from: the batch
-sampler (the epoch's tree order, per step) and the batch gather, the model, each loss term,
-the weighted sum, zero_grad, clipping and the optimizer, each forward and backward (a
-backward operator is charged to the part whose forward made its autograd node, matched by
-sequence number); with ``--by-part --top K`` each part's K most called operators too.
+``--by-part`` splits the operator calls and their self time by the part of the step they come
+from, the slowest part first: the batch sampler (the epoch's tree order, per step) and the
+batch gather, the model, each loss term, the weighted sum, zero_grad, clipping and the
+optimizer, each forward and backward (a backward operator is charged to the part whose
+forward made its autograd node, matched by sequence number); with ``--by-part --top K`` each part's K slowest operators too.
 ``--geometry-from`` alternates engine epochs with ``tvae_ternary.geometry``'s functions as
 they are and as ``OLD.py`` defines them (every module that imported one is patched), e.g.
 ``git show REV:plugins/tvae-ternary/src/tvae_ternary/geometry.py > /tmp/old.py``.
@@ -236,7 +236,8 @@ def _by_part(events: Any) -> dict[str, dict[str, list[float]]]:
 
 
 def profile_by_part(args: argparse.Namespace) -> list[Row]:
-    """Operator calls per step by the part of the step they come from (forward and backward)."""
+    """Operator calls and self time per step by the part of the step they come from (forward
+    and backward)."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
@@ -449,8 +450,10 @@ def run(args: argparse.Namespace) -> list[Row]:
 if __name__ == "__main__":
     cli = _bench.parser(__doc__ or NAME)
     cli.add_argument("--profile", action="store_true", help="profile the step's operators")
-    cli.add_argument("--by-part", action="store_true", help="with --profile: calls by part")
-    cli.add_argument("--top", type=int, default=0, help="with --by-part: each part's top ops")
+    cli.add_argument(
+        "--by-part", action="store_true", help="with --profile: calls and time by part"
+    )
+    cli.add_argument("--top", type=int, default=0, help="with --by-part: each part's K slowest ops")
     cli.add_argument("--geometry-from", help="an earlier geometry.py to alternate epochs with")
     cli.add_argument("--losses-from", help="an earlier losses module to alternate epochs with")
     cli.add_argument("--sampling-from", help="with --losses-from: its sampling.py")
