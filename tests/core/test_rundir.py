@@ -73,3 +73,31 @@ def test_a_named_run_folder_is_never_reused(tmp_path: Path) -> None:
     first.ensure()
     second = RunDir.create(tmp_path, None)
     assert second.path != first.path
+
+
+def test_taking_a_folder_back_removes_what_crashed_writes_left(tmp_path: Path) -> None:
+    # A kill while SHA256SUMS was replaced after the last checkpoint: the resumed run has no
+    # epoch left to train and writes no checkpoint, so nothing else would ever remove these.
+    run = _run(tmp_path, "r", "last.pt")
+    stale = [
+        run / "checkpoints" / ".SHA256SUMS.op9sfopb.tmp",
+        run / "checkpoints" / ".last.pt.x1y2z3.tmp",
+        run / ".summary.json.abc123.tmp",
+    ]
+    for path in stale:
+        path.write_bytes(b"half")
+    kept = [run / "checkpoints" / "last.pt", run / "notes.tmp", run / "checkpoints" / ".keep"]
+    kept[1].write_text("a user's file")
+    kept[2].write_text("")
+    folder = run / ".cache.d.tmp"
+    folder.mkdir()  # not a temp file of tvae's writer: left alone
+    outside = tmp_path / ".SHA256SUMS.zzz.tmp"
+    outside.write_text("not the run's")
+
+    rundir = RunDir(run)
+    rundir.claim(fresh=False)
+    try:
+        assert not [p for p in stale if p.exists()]
+        assert all(p.exists() for p in kept) and folder.is_dir() and outside.exists()
+    finally:
+        rundir.release()

@@ -84,10 +84,22 @@ def write_atomic(
     if around_rename is not None:
         around_rename[1](target, token)
     # Temp files of writes a crash (SIGKILL, power loss) cut short; only this process writes here.
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
+    remove_stale_temps(target.parent, target.name)
     return target
+
+
+def remove_stale_temps(folder: Path, name: str | None = None) -> None:
+    """Delete the temp files that crashed writes of :func:`write_atomic` left in ``folder``.
+
+    Only those of the file ``name`` if given, else all of them (a run that takes its folder
+    back, whose last write may have been cut short with nothing of that name written since).
+    Call it only while this process alone writes to ``folder`` (it holds the run's lock).
+    """
+    pattern = f".{glob.escape(name)}.*.tmp" if name is not None else ".*.tmp"
+    for stale in folder.glob(pattern):
+        if stale.is_symlink() or stale.is_file():
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

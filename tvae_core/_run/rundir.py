@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from tvae_core._errors import CheckpointError, TrainingError, UsageError
-from tvae_core._run.atomic import jsonable, write_json_atomic, write_text_atomic
+from tvae_core._run.atomic import (
+    jsonable,
+    remove_stale_temps,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 CHECKPOINTS = "checkpoints"
 LAST = "last.pt"
@@ -129,6 +134,10 @@ class RunDir:
                 f"run folder {self.path} already holds a run",
                 hint=f"pick another folder, or continue it with --resume {self.path}",
             )
+        # Temp files of writes a crash cut short (a kill while SHA256SUMS or summary.json was
+        # being replaced) would otherwise stay if this run writes nothing of that name again.
+        for folder in (self.path, self.checkpoints):
+            remove_stale_temps(folder)
         if self.inherited_records and not self.metrics_file.exists():
             write_text_atomic(self.metrics_file, "".join(r + "\n" for r in self.inherited_records))
 
