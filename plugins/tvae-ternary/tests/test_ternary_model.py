@@ -227,3 +227,30 @@ def test_forward_with_cached_constants_is_the_float_formula(
     floats = run()
     for a, b in zip(fused, floats, strict=True):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_logits_are_decode_of_z_without_the_round_trip(training: bool) -> None:
+    """The forward decodes z's tangent vector, not log_0(z): log_0 inverts exp_0 at any c,
+    so the logits and every gradient (the curvature's included) are those of decode(z)."""
+    torch.manual_seed(0)
+    model = TernaryVAE(input_dim=3**4, latent_dim=8, hidden_dims=(16,), learn_curvature=True).train(
+        training
+    )
+    batch = _batch(rows=40)
+
+    def run(round_trip: bool) -> list[torch.Tensor]:
+        model.zero_grad()
+        torch.manual_seed(1)
+        out = model(batch)
+        logits = model.decode(out["z"]) if round_trip else out["logits"]
+        target = torch.randint(0, 3, logits.shape[:-1], generator=torch.Generator().manual_seed(2))
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten())
+        (loss + out["z"].square().sum()).backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        return [logits.detach(), *grads]
+
+    direct, round_trip = run(False), run(True)
+    assert len(direct) == len(round_trip) > 3
+    for a, b in zip(direct, round_trip, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=2e-5)  # float32 round trip

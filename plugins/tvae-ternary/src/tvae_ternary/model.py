@@ -7,7 +7,9 @@ The latent path, used by training, evaluation and export alike::
     mu      = soft_clip_radius(mu_raw)            tangent vector at the origin (rho <= max_radius)
     z_mean  = exp_0(mu)                           the posterior mean on the ball
     z       = exp_0(mu + eps * std)  (training)   a reparameterised sample; z = z_mean in eval mode
-    logits  = decoder(log_0(z))                   (B, n, 3), class c meaning trit c - 1
+    logits  = decoder(log_0(z))                   (B, n, 3), class c meaning trit c - 1;
+                                                  forward gives the decoder mu + eps * std
+                                                  itself (log_0 inverts exp_0)
 
 The curvature is stored as geoopt's ``PoincareBall`` stores it (the parameter
 ``manifold.isp_c``, the inverse softplus of c, trained when learnable), so state dicts load
@@ -257,9 +259,12 @@ class TernaryVAE(nn.Module):
             z_tangent = mu + torch.randn_like(mu) * torch.exp(logvar * constant(0.5, logvar))
             z = expmap0(z_tangent, c)
         else:
-            z = z_mean
+            z_tangent, z = mu, z_mean
+        # decode(z) reads log_0(z), which is z_tangent again (log_0 inverts exp_0 at any c):
+        # the decoder takes it as it is, without the round trip and its two backward nodes.
+        logits: torch.Tensor = self.decoder(z_tangent)
         return {
-            "logits": self._decode(z, c),
+            "logits": logits.unflatten(-1, (self.n_trits, 3)),
             "mu": mu,
             "logvar": logvar,
             "z": z,
