@@ -1,7 +1,8 @@
 """The one-node ball maps and distances against the plain formulas they replace.
 
-``_reference`` holds the formulas as they were written before the hand-written backwards
-(issue 16, item 2): autograd differentiates them op by op. Every function must give the same
+``_reference`` (``geometry._Plain``) holds the formulas as they were written before the
+hand-written backwards (issue 16, item 2): autograd differentiates them op by op, and
+``torch.compile`` traces them in place of the autograd Functions. Every function must give the same
 values and the same gradients (points and curvature) within float tolerance, including the
 floors (the origin, coincident points, the boundary cap), and pass ``gradcheck`` in float64.
 """
@@ -19,73 +20,8 @@ from tvae_ternary import geometry
 Fn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-class _reference:  # a namespace of the plain formulas
-    EPS = 1e-7
-
-    @staticmethod
-    def sqrt_c(c: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(c, dtype=like.dtype, device=like.device).sqrt()
-
-    @staticmethod
-    def acosh1p(t: torch.Tensor) -> torch.Tensor:
-        t = t.clamp_min(1e-12)
-        return torch.log1p(t + torch.sqrt(t * (t + 2.0)))
-
-    @staticmethod
-    def den(sq_norm: torch.Tensor, c: float | torch.Tensor) -> torch.Tensor:
-        return (1.0 - c * sq_norm).clamp_min(_reference.EPS)
-
-    @staticmethod
-    def distance(x: torch.Tensor, y: torch.Tensor, c: float | torch.Tensor) -> torch.Tensor:
-        r = _reference
-        sq = (x - y).pow(2).sum(-1)
-        den = r.den(x.pow(2).sum(-1), c) * r.den(y.pow(2).sum(-1), c)
-        return r.acosh1p(2.0 * c * sq / den) / r.sqrt_c(c, sq)
-
-    @staticmethod
-    def pairwise_distance(
-        x: torch.Tensor, y: torch.Tensor | None, c: float | torch.Tensor
-    ) -> torch.Tensor:
-        r = _reference
-        y = x if y is None else y
-        x2, y2 = x.pow(2).sum(-1), y.pow(2).sum(-1)
-        sq = (x2.unsqueeze(1) + y2.unsqueeze(0) - 2.0 * (x @ y.T)).clamp_min(0.0)
-        den = r.den(x2, c).unsqueeze(1) * r.den(y2, c).unsqueeze(0)
-        return r.acosh1p(2.0 * c * sq / den) / r.sqrt_c(c, sq)
-
-    @staticmethod
-    def rowwise_distance(x: torch.Tensor, j: torch.Tensor, c: float | torch.Tensor) -> torch.Tensor:
-        r = _reference
-        other = x.index_select(0, j.reshape(-1)).view(*j.shape, x.shape[-1])
-        diff = x - other
-        sq = (diff * diff).sum(-1)
-        den = r.den((x * x).sum(-1), c)
-        return r.acosh1p(2.0 * c * sq / (den * den[j])) / r.sqrt_c(c, sq)
-
-    @staticmethod
-    def radius(x: torch.Tensor, c: float | torch.Tensor) -> torch.Tensor:
-        sc = _reference.sqrt_c(c, x)
-        scaled = (sc * x.norm(dim=-1)).clamp(max=1.0 - _reference.EPS)
-        return 2.0 * torch.atanh(scaled) / sc
-
-    @staticmethod
-    def expmap0(u: torch.Tensor, c: float | torch.Tensor) -> torch.Tensor:
-        sc = _reference.sqrt_c(c, u)
-        norm = u.norm(dim=-1, keepdim=True).clamp_min(_reference.EPS)
-        return torch.tanh(sc * norm) * u / (sc * norm)
-
-    @staticmethod
-    def logmap0(x: torch.Tensor, c: float | torch.Tensor) -> torch.Tensor:
-        sc = _reference.sqrt_c(c, x)
-        norm = x.norm(dim=-1, keepdim=True).clamp_min(_reference.EPS)
-        scaled = (sc * norm).clamp(max=1.0 - _reference.EPS)
-        return torch.atanh(scaled) * x / (sc * norm)
-
-    @staticmethod
-    def soft_clip_radius(u: torch.Tensor, max_radius: float) -> torch.Tensor:
-        norm = u.norm(dim=-1, keepdim=True).clamp_min(_reference.EPS)
-        rho = 2.0 * norm
-        return u * (max_radius * torch.tanh(rho / max_radius) / rho)
+# The formulas the hand-written backwards replace, which torch.compile traces instead.
+_reference = geometry._Plain
 
 
 def _ball(gen: torch.Generator, n: int, dim: int, c: float, max_rho: float) -> torch.Tensor:
@@ -272,3 +208,45 @@ def test_a_constant_first_made_under_inference_mode_serves_a_backward() -> None:
     y = torch.randn(4, 3, requires_grad=True)
     (y * made).sum().backward()  # saves the constant for y's gradient
     assert y.grad is not None and torch.equal(y.grad, torch.full((4, 3), value))
+
+
+def test_torch_compile_traces_the_plain_formulas() -> None:
+    """Compiled, every map is the plain formula: no autograd Function in the graph (which
+    would keep AOTAutograd from caching the compiled step), the same values as eager."""
+    torch._dynamo.reset()
+    targets: list[str] = []
+
+    def backend(
+        gm: torch.fx.GraphModule, example_inputs: list[torch.Tensor]
+    ) -> Callable[..., object]:
+        targets.extend(str(node.target) for node in gm.graph.nodes)
+        return gm.forward
+
+    def every_map(x: torch.Tensor, j: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return torch.stack(
+            [
+                geometry.rowwise_distance(x, j, c).sum(),
+                geometry.pairwise_distance(x, None, c).sum(),
+                geometry.distance(x, x.flip(0), c).sum(),
+                geometry.radius(x, c).sum(),
+                geometry.expmap0(x, c).sum(),
+                geometry.logmap0(x, c).sum(),
+                geometry.soft_clip_radius(x, 4.0).sum(),
+            ]
+        )
+
+    gen = torch.Generator().manual_seed(0)
+    x = (0.3 * torch.randn(16, 4, generator=gen)).requires_grad_()
+    j = torch.randint(0, 16, (2, 16), generator=gen)
+    c = torch.tensor(0.8, requires_grad=True)
+    compiled = torch.compile(every_map, backend=backend, fullgraph=True)
+    try:
+        got = compiled(x, j, c)
+    finally:
+        torch._dynamo.reset()
+    assert targets and not [t for t in targets if "autograd_function" in t]
+    want = every_map(x, j, c)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    grads = torch.autograd.grad(got.sum(), [x, c])
+    for a, b in zip(grads, torch.autograd.grad(want.sum(), [x, c]), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)

@@ -11,7 +11,8 @@ arithmetic (benchmarks/README.md), so each map is one autograd node with a hand-
 backward: the ball maps are ``u * h(k |u|)`` for one scalar function ``h`` per map, and a
 distance is ``(2 / sqrt c) asinh(q)`` (through log1p), ``q = sqrt(c) |x - y| / sqrt((1 - c|x|^2)(1 - c|y|^2))``
 (the same value as ``arccosh(1 + 2c|x - y|^2 / ((1 - c|x|^2)(1 - c|y|^2)))``, with the same
-floors). The tests recompute every value and gradient from the plain formulas.
+floors). Under ``torch.compile`` each function is the plain formula instead (:class:`_Plain`),
+which the tests hold every value and gradient of the hand-written backwards to.
 """
 
 from __future__ import annotations
@@ -263,8 +264,80 @@ class _PairwiseDistance(torch.autograd.Function):
         return grad_x, grad_y, grad_c
 
 
+class _Plain:
+    """The same maps and distances written op by op, for ``torch.compile`` (a namespace).
+
+    Under compilation inductor fuses these into a few kernels itself, and a graph without
+    custom autograd Functions is one AOTAutograd can keep in its cache: a later run loads the
+    compiled step instead of tracing its backward again (benchmarks/README.md, issue 16).
+    The tests hold the hand-written backwards to these formulas' values and gradients.
+    """
+
+    @staticmethod
+    def sqrt_c(c: Curvature, like: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(c, dtype=like.dtype, device=like.device).sqrt()
+
+    @staticmethod
+    def acosh1p(t: torch.Tensor) -> torch.Tensor:
+        t = t.clamp_min(_MIN_ACOSH_OFFSET)
+        return torch.log1p(t + torch.sqrt(t * (t + 2.0)))
+
+    @staticmethod
+    def den(sq_norm: torch.Tensor, c: Curvature) -> torch.Tensor:
+        return (1.0 - c * sq_norm).clamp_min(_EPS)
+
+    @staticmethod
+    def distance(x: torch.Tensor, y: torch.Tensor, c: Curvature) -> torch.Tensor:
+        sq = (x - y).pow(2).sum(-1)
+        den = _Plain.den(x.pow(2).sum(-1), c) * _Plain.den(y.pow(2).sum(-1), c)
+        return _Plain.acosh1p(2.0 * c * sq / den) / _Plain.sqrt_c(c, sq)
+
+    @staticmethod
+    def pairwise_distance(x: torch.Tensor, y: torch.Tensor | None, c: Curvature) -> torch.Tensor:
+        y = x if y is None else y
+        x2, y2 = x.pow(2).sum(-1), y.pow(2).sum(-1)
+        sq = (x2.unsqueeze(1) + y2.unsqueeze(0) - 2.0 * (x @ y.T)).clamp_min(0.0)
+        den = _Plain.den(x2, c).unsqueeze(1) * _Plain.den(y2, c).unsqueeze(0)
+        return _Plain.acosh1p(2.0 * c * sq / den) / _Plain.sqrt_c(c, sq)
+
+    @staticmethod
+    def rowwise_distance(x: torch.Tensor, j: torch.Tensor, c: Curvature) -> torch.Tensor:
+        other = x.index_select(0, j.reshape(-1)).view(*j.shape, x.shape[-1])
+        diff = x - other
+        sq = (diff * diff).sum(-1)
+        den = _Plain.den((x * x).sum(-1), c)
+        return _Plain.acosh1p(2.0 * c * sq / (den * den[j])) / _Plain.sqrt_c(c, sq)
+
+    @staticmethod
+    def radius(x: torch.Tensor, c: Curvature) -> torch.Tensor:
+        sc = _Plain.sqrt_c(c, x)
+        scaled = (sc * x.norm(dim=-1)).clamp(max=1.0 - _EPS)
+        return 2.0 * torch.atanh(scaled) / sc
+
+    @staticmethod
+    def expmap0(u: torch.Tensor, c: Curvature) -> torch.Tensor:
+        sc = _Plain.sqrt_c(c, u)
+        norm = u.norm(dim=-1, keepdim=True).clamp_min(_EPS)
+        return torch.tanh(sc * norm) * u / (sc * norm)
+
+    @staticmethod
+    def logmap0(x: torch.Tensor, c: Curvature) -> torch.Tensor:
+        sc = _Plain.sqrt_c(c, x)
+        norm = x.norm(dim=-1, keepdim=True).clamp_min(_EPS)
+        scaled = (sc * norm).clamp(max=1.0 - _EPS)
+        return torch.atanh(scaled) * x / (sc * norm)
+
+    @staticmethod
+    def soft_clip_radius(u: torch.Tensor, max_radius: float) -> torch.Tensor:
+        norm = u.norm(dim=-1, keepdim=True).clamp_min(_EPS)
+        rho = 2.0 * norm
+        return u * (max_radius * torch.tanh(rho / max_radius) / rho)
+
+
 def distance(x: torch.Tensor, y: torch.Tensor, c: Curvature = 1.0) -> torch.Tensor:
     """d_c(x, y) row by row (broadcasting over leading dims): shape ``x.shape[:-1]``."""
+    if torch.compiler.is_compiling():
+        return _Plain.distance(x, y, c)
     c = _as_curvature(c, x)
     sc = _sqrt(c)
     r = torch.linalg.vector_norm(x - y, dim=-1)
@@ -279,6 +352,8 @@ def pairwise_distance(
     x: torch.Tensor, y: torch.Tensor | None = None, c: Curvature = 1.0
 ) -> torch.Tensor:
     """d_c between every row of ``x`` (M, D) and of ``y`` (K, D): (M, K), by one GEMM."""
+    if torch.compiler.is_compiling():
+        return _Plain.pairwise_distance(x, y, c)
     y = x if y is None else y
     out: torch.Tensor = _PairwiseDistance.apply(x, y, _as_curvature(c, x))
     return out
@@ -293,24 +368,32 @@ def rowwise_distance(x: torch.Tensor, j: torch.Tensor, c: Curvature = 1.0) -> to
     each pair costs one difference of two rows. The difference is taken directly, never as
     ``|x|^2 + |y|^2 - 2 x.y``, which loses the smallest distances to cancellation in float32.
     """
+    if torch.compiler.is_compiling():
+        return _Plain.rowwise_distance(x, j, c)
     out: torch.Tensor = _RowwiseDistance.apply(x, j, _as_curvature(c, x))
     return out
 
 
 def radius(x: torch.Tensor, c: Curvature = 1.0) -> torch.Tensor:
     """rho(x) = d_c(0, x) = (2 / sqrt c) artanh(sqrt c |x|): shape ``x.shape[:-1]``."""
+    if torch.compiler.is_compiling():
+        return _Plain.radius(x, c)
     out: torch.Tensor = _Radius.apply(x, _sqrt(_as_curvature(c, x)))
     return out
 
 
 def expmap0(u: torch.Tensor, c: Curvature = 1.0) -> torch.Tensor:
     """exp_0: tangent vectors at the origin -> points of the ball, with rho(exp_0(u)) = 2|u|."""
+    if torch.compiler.is_compiling():
+        return _Plain.expmap0(u, c)
     out: torch.Tensor = _ScaleRows.apply(u, _sqrt(_as_curvature(c, u)), False)
     return out
 
 
 def logmap0(x: torch.Tensor, c: Curvature = 1.0) -> torch.Tensor:
     """log_0: points of the ball -> tangent vectors at the origin; the inverse of :func:`expmap0`."""
+    if torch.compiler.is_compiling():
+        return _Plain.logmap0(x, c)
     out: torch.Tensor = _ScaleRows.apply(x, _sqrt(_as_curvature(c, x)), True)
     return out
 
@@ -321,5 +404,7 @@ def soft_clip_radius(u: torch.Tensor, max_radius: float) -> torch.Tensor:
     Smooth and order-preserving in the radius; near the origin it is the identity.
     """
     # u * R tanh(2n / R) / (2n) is u * h(k n) with exp_0's h(s) = tanh(s) / s and k = 2 / R.
+    if torch.compiler.is_compiling():
+        return _Plain.soft_clip_radius(u, max_radius)
     out: torch.Tensor = _ScaleRows.apply(u, 2.0 / max_radius, False)
     return out

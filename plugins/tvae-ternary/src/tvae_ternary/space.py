@@ -111,8 +111,17 @@ def all_trits(n_trits: int) -> torch.Tensor:
     return trits_from_index(torch.arange(num_operations(n_trits)), n_trits)
 
 
-@lru_cache(maxsize=16)
 def _valuation_table_cpu(n_trits: int, base: int = 3) -> torch.Tensor:
+    # A dict, not functools.lru_cache: torch.compile traces through an lru_cache'd call
+    # (building the table inside every compiled step) but reads a dict's tensor as a constant.
+    key = (n_trits, base)
+    table = _CPU_TABLES.get(key)
+    if table is None:
+        table = _CPU_TABLES[key] = _build_valuation_table(n_trits, base)
+    return table
+
+
+def _build_valuation_table(n_trits: int, base: int) -> torch.Tensor:
     size = base**n_trits
     table = torch.zeros(size, dtype=torch.long)
     idx = torch.arange(size)
@@ -122,6 +131,7 @@ def _valuation_table_cpu(n_trits: int, base: int = 3) -> torch.Tensor:
     return table
 
 
+_CPU_TABLES: dict[tuple[int, int], torch.Tensor] = {}
 _DEVICE_TABLES: dict[tuple[int, int, str], torch.Tensor] = {}
 
 
