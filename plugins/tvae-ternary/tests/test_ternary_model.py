@@ -254,3 +254,48 @@ def test_logits_are_decode_of_z_without_the_round_trip(training: bool) -> None:
     assert len(direct) == len(round_trip) > 3
     for a, b in zip(direct, round_trip, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=2e-5)  # float32 round trip
+
+
+def test_digit_scale_scales_each_digits_column_of_the_linear_path() -> None:
+    torch.manual_seed(0)
+    model = TernaryVAE(
+        input_dim=3**4,
+        latent_dim=8,
+        hidden_dims=(16,),
+        linear_path=True,
+        mlp_mean=False,
+        max_radius=0.0,
+        digit_scale=0.5,
+    ).eval()
+    scales = model._digit_scale
+    assert scales is not None
+    assert torch.equal(scales, torch.tensor([1.0] * 3 + [0.5] * 3 + [0.25] * 3 + [0.125] * 3))
+    assert "_digit_scale" not in model.state_dict()  # from the config, never from a file
+    batch = _batch(rows=30)
+    assert model.skip is not None
+    # The mean is the linear map whose weight for digit k is the parameter times 0.5^k.
+    want = model.one_hot(batch["x"]) @ (model.skip.weight * scales).T
+    torch.testing.assert_close(model(batch)["mu"], want)
+    # An Adam step moves digit k's weights in proportion to 0.5^k.
+    model.train()
+    before = model.skip.weight.detach() * scales
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model(batch)["mu"].square().sum().backward()
+    opt.step()
+    moved = (model.skip.weight.detach() * scales - before).abs().view(8, 4, 3).amax(dim=(0, 2))
+    torch.testing.assert_close(
+        moved, 1e-2 * torch.tensor([1.0, 0.5, 0.25, 0.125]), rtol=1e-3, atol=0
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"digit_scale": 0.0, "linear_path": True}, "digit_scale must lie in"),
+        ({"digit_scale": 1.5, "linear_path": True}, "digit_scale must lie in"),
+        ({"digit_scale": 0.65}, "needs linear_path=True"),
+    ],
+)
+def test_bad_digit_scale_names_the_setting(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TernaryVAE(input_dim=27, **kwargs)  # type: ignore[arg-type]

@@ -110,9 +110,17 @@ class TernaryVAE(nn.Module):
             this path can hold the whole tree, including operations never trained on.
         mlp_mean: let the MLP add to the tangent mean; False (with ``linear_path``) makes the
             mean exactly linear in the one-hot input, the MLP giving only the log-variance.
+        digit_scale: the linear path reads digit k's one-hot times ``digit_scale^k`` (digit 0
+            the lowest; None: every digit as it is). Its weights for digit k then start and
+            move (an Adam step is about ``lr`` in each weight, whatever the gradient's size)
+            in proportion to the scale digit k has in the embedding, ``ratio^k`` of the
+            radial target: set it to that ratio. Without it a step of a high learning rate
+            is larger than a deep digit's whole vector, which then never settles (lr 3e-2
+            broke n >= 11; benchmarks/README.md, issue 16).
     """
 
     _trit_values: torch.Tensor  # buffer: the trit (-1, 0, 1) of each one-hot class
+    _digit_scale: torch.Tensor | None  # buffer: digit_scale^k of each one-hot column
 
     def __init__(
         self,
@@ -128,6 +136,7 @@ class TernaryVAE(nn.Module):
         linear_path: bool = False,
         mlp_mean: bool = True,
         encoder_hidden_dims: tuple[int, ...] | None = None,
+        digit_scale: float | None = None,
     ) -> None:
         super().__init__()
         self.n_trits = n_trits_from_size(input_dim, where="input_dim")
@@ -171,6 +180,19 @@ class TernaryVAE(nn.Module):
         self.skip: nn.Linear | None = (
             nn.Linear(in_features, latent_dim, bias=False) if self.linear_path else None
         )
+        if digit_scale is not None and not (0.0 < digit_scale <= 1.0 and self.linear_path):
+            raise ValueError(
+                f"digit_scale must lie in (0, 1], got {digit_scale}"
+                if self.linear_path
+                else "digit_scale scales the linear path: it needs linear_path=True"
+            )
+        scales = None
+        if digit_scale is not None:
+            powers = torch.arange(self.n_trits, dtype=torch.float64)
+            # One-hot column 3k + c is digit k's class c (see one_hot).
+            scales = (digit_scale**powers).repeat_interleave(3).to(torch.float32)
+        #: digit_scale^k for each one-hot column (None without digit_scale); not saved.
+        self.register_buffer("_digit_scale", scales, persistent=False)
 
         # Registered where geoopt's PoincareBall was, so parameters keep their order (and
         # optimizer states saved before load); straight into _modules, as the name is taken
@@ -225,7 +247,8 @@ class TernaryVAE(nn.Module):
         h = self.encoder(one_hot).float()
         mu, logvar = h.chunk(2, dim=-1)
         if self.skip is not None:
-            linear = self.skip(one_hot).float()
+            scaled = one_hot if self._digit_scale is None else one_hot * self._digit_scale
+            linear = self.skip(scaled).float()
             mu = mu + linear if self.mlp_mean else linear
         if self.max_radius > 0:
             mu = soft_clip_radius(mu, self.max_radius)
