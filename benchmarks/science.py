@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tvae_ternary.bars import QUALITY_BAR
+from tvae_ternary.bars import QUALITY_BAR, meets
 
 #: Issue 16's fewer steps undone: the default of round 5 (commit fb3b44e), 30 epochs at lr 1e-2
 #: with every digit of the linear path read alike.
@@ -167,13 +167,11 @@ BARS: dict[str, tuple[str, float]] = {
 
 def misses(row: dict[str, float]) -> list[str]:
     """The bars a row misses, as 'key value (bar)' strings."""
-    out = []
-    for key, (op, bar) in BARS.items():
-        value = row[key]
-        ok = value >= bar if op == ">=" else value <= bar
-        if not ok:
-            out.append(f"{key} {value:.4f} (bar {op} {bar})")
-    return out
+    return [
+        f"{key} {row[key]:.4f} (bar {op} {bar})"
+        for key, (op, bar) in BARS.items()
+        if not meets(row[key], op, bar)
+    ]
 
 
 def run_one(overrides: list[str], seed: int, out: Path, name: str) -> dict[str, float]:

@@ -56,8 +56,6 @@ _MARKER = re.compile(r"^#\s*demonstrates:\s*\S.{8,}")
 _SEED_SHAPE_KEYS = {"geometry", "loss_weights"}
 #: Callbacks that observe a run and never change what it trains.
 OBSERVERS = {"checkpoint", "tensorboard", "latent_plot", "metrics", "mlflow"}
-#: The bars of issue 11 on the run's final validation, as (key, comparison, value).
-BARS = QUALITY_BAR
 
 
 def _pages() -> list[Path]:
@@ -278,17 +276,12 @@ def claimed_runs() -> list[list[Block]]:
     return list(groups.values())
 
 
-def check_bars(final: dict[str, Any]) -> list[str]:
-    """The bars ``final`` misses, each as ``key value (bar)``."""
-    return bar_misses(final)
-
-
 def test_check_bars_names_each_missed_bar() -> None:
-    good = {key: (-0.832 if op == "<=" else 1.0) for key, op, _ in BARS}
-    assert check_bars(good) == []
+    good = {key: (-0.832 if op == "<=" else 1.0) for key, op, _ in QUALITY_BAR}
+    assert bar_misses(good) == []
     bad = {**good, "val/hierarchy": -0.82, "val/depth_triplet_accuracy": 0.98}
     del bad["val/coverage"]
-    assert check_bars(bad) == [
+    assert bar_misses(bad) == [
         "val/coverage None (bar >= 1.0)",
         "val/hierarchy -0.82 (bar <= -0.83)",
         "val/depth_triplet_accuracy 0.98 (bar >= 0.99)",
@@ -312,8 +305,8 @@ def test_the_example_trains_to_the_bars(group: list[Block], tmp_path: Path) -> N
     assert done.returncode == 0, f"{block.id}: tvae run failed:\n{done.stderr[-3000:]}"
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     final = summary["final"]
-    missed = check_bars(final)
-    figures = {key: final.get(key) for key, _, _ in BARS}
+    missed = bar_misses(final)
+    figures = {key: final.get(key) for key, _, _ in QUALITY_BAR}
     covered = ", ".join(b.id for b in group)
     print(f"{covered}: {figures}")  # shown by pytest -rP
     assert not missed, f"{covered}: misses {'; '.join(missed)} (final: {figures})"
@@ -344,7 +337,7 @@ def test_the_training_guides_callbacks_together_train_to_the_bars(tmp_path: Path
     )
     assert done.returncode == 0, f"tvae run failed:\n{done.stderr[-3000:]}"
     final = json.loads((tmp_path / "run" / "summary.json").read_text())["final"]
-    figures = {key: final.get(key) for key, _, _ in BARS}
+    figures = {key: final.get(key) for key, _, _ in QUALITY_BAR}
     print(f"docs/guide/training.md callbacks {sorted(names)}: {figures}")  # pytest -rP
-    missed = check_bars(final)
+    missed = bar_misses(final)
     assert not missed, f"the training guide's callbacks: misses {'; '.join(missed)} ({figures})"

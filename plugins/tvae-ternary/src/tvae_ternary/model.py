@@ -256,10 +256,11 @@ class TernaryVAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Points z (B, D) on the ball -> logits (B, n, 3), through log_0."""
-        return self._decode(z, self.curvature)
+        return self._logits(logmap0(z, self.curvature))
 
-    def _decode(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.decoder(logmap0(z, c))
+    def _logits(self, tangent: torch.Tensor) -> torch.Tensor:
+        """Tangent vectors at the origin (B, D) -> logits (B, n, 3)."""
+        out: torch.Tensor = self.decoder(tangent)
         return out.unflatten(-1, (self.n_trits, 3))
 
     @torch.no_grad()
@@ -285,9 +286,8 @@ class TernaryVAE(nn.Module):
             z_tangent, z = mu, z_mean
         # decode(z) reads log_0(z), which is z_tangent again (log_0 inverts exp_0 at any c):
         # the decoder takes it as it is, without the round trip and its two backward nodes.
-        logits: torch.Tensor = self.decoder(z_tangent)
         return {
-            "logits": logits.unflatten(-1, (self.n_trits, 3)),
+            "logits": self._logits(z_tangent),
             "mu": mu,
             "logvar": logvar,
             "z": z,
